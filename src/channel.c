@@ -1,0 +1,260 @@
+/* channel.c -- master/worker messages: fixed records and fd passing */
+#include "ac_config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel.h"
+
+size_t
+chan_record_size(int type)
+{
+	switch (type) {
+	case CHAN_CONN:
+		return sizeof(struct chan_conn);
+	case CHAN_ACK:
+		return sizeof(struct chan_ack);
+	default:
+		return 0;
+	}
+}
+
+/* How many records a message of the type must (min) and may (max) hold. */
+static void
+chan_count_range(int type, size_t *min, size_t *max)
+{
+	switch (type) {
+	case CHAN_CONN:
+		*min = 1;
+		*max = CHAN_MAX_FDS;
+		break;
+	case CHAN_ACK:
+		*min = *max = 1;
+		break;
+	default:
+		*min = *max = 0;
+		break;
+	}
+}
+
+size_t
+chan_encode(void *buf, size_t size, int type, const void *records,
+    size_t count)
+{
+	struct chan_hdr h;
+	size_t rsize = chan_record_size(type), min, max, len;
+
+	if (type <= 0 || type >= CHAN_TYPE_MAX)
+		return 0;
+	chan_count_range(type, &min, &max);
+	if (count < min || count > max)
+		return 0;
+	len = sizeof(h) + rsize * count;
+	if (len > size || len > CHAN_MSG_MAX)
+		return 0;
+	h.type = (uint16_t)type;
+	h.count = (uint16_t)count;
+	h.len = (uint32_t)len;
+	memcpy(buf, &h, sizeof(h));
+	if (count > 0)
+		memcpy((char *)buf + sizeof(h), records, rsize * count);
+	return len;
+}
+
+int
+chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
+    char *err, size_t errlen)
+{
+	struct chan_hdr h;
+	size_t min, max;
+
+	memset(m, 0, sizeof(*m));
+	if (len < sizeof(h)) {
+		snprintf(err, errlen, "short message (%zu bytes)", len);
+		return -1;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (h.type == 0 || h.type >= CHAN_TYPE_MAX) {
+		snprintf(err, errlen, "unknown message type %u", h.type);
+		return -1;
+	}
+	chan_count_range(h.type, &min, &max);
+	if (h.count < min || h.count > max) {
+		snprintf(err, errlen, "type %u: bad record count %u", h.type,
+		    h.count);
+		return -1;
+	}
+	if (h.len != len || len != sizeof(h) + chan_record_size(h.type) *
+	    h.count) {
+		snprintf(err, errlen, "type %u: bad length %zu", h.type, len);
+		return -1;
+	}
+	if (nfds != (h.type == CHAN_CONN ? h.count : 0)) {
+		snprintf(err, errlen, "type %u: %zu descriptors for %u records",
+		    h.type, nfds, h.count);
+		return -1;
+	}
+	m->type = h.type;
+	m->count = h.count;
+	if (h.type == CHAN_CONN) {
+		/* Records are 8-byte aligned when buf is (the header is 8). */
+		m->conns = (const struct chan_conn *)
+		    (const void *)((const char *)buf + sizeof(h));
+		for (size_t i = 0; i < m->count; i++) {
+			uint8_t fam = m->conns[i].family;
+			if (fam != AF_INET && fam != AF_INET6) {
+				snprintf(err, errlen, "bad address family %u",
+				    fam);
+				return -1;
+			}
+		}
+	} else if (h.type == CHAN_ACK) {
+		struct chan_ack a;
+		memcpy(&a, (const char *)buf + sizeof(h), sizeof(a));
+		m->ack = a.upto;
+	}
+	return 0;
+}
+
+int
+chan_conn_set_peer(struct chan_conn *c, const struct sockaddr *sa)
+{
+	memset(c->addr, 0, sizeof(c->addr));
+	c->pad = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+		c->family = AF_INET;
+		c->port = sin->sin_port;
+		memcpy(c->addr, &sin->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+		c->family = AF_INET6;
+		c->port = sin6->sin6_port;
+		memcpy(c->addr, &sin6->sin6_addr, 16);
+		return 0;
+	}
+	return -1;
+}
+
+socklen_t
+chan_conn_peer(const struct chan_conn *c, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (c->family == AF_INET) {
+		struct sockaddr_in *sin = (void *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = c->port;
+		memcpy(&sin->sin_addr, c->addr, 4);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (void *)ss;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = c->port;
+	memcpy(&sin6->sin6_addr, c->addr, 16);
+	return sizeof(*sin6);
+}
+
+int
+chan_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
+	} cmsgbuf;
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+
+	if (nfds > CHAN_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = (void *)buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (nfds > 0) {
+		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+		msg.msg_control = cmsgbuf.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+	}
+	for (;;) {
+		ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+static void
+chan_close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+ssize_t
+chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
+	} cmsgbuf;
+	struct iovec iov;
+	struct msghdr msg;
+	struct cmsghdr *cmsg;
+	ssize_t n;
+
+	*nfds = 0;
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = size;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cmsgbuf.buf;
+	msg.msg_controllen = sizeof(cmsgbuf.buf);
+	do
+		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
+	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		size_t k;
+		if (cmsg->cmsg_level != SOL_SOCKET ||
+		    cmsg->cmsg_type != SCM_RIGHTS ||
+		    cmsg->cmsg_len < CMSG_LEN(0))
+			continue;
+		k = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (*nfds + k > CHAN_MAX_FDS) {
+			/* Cannot happen with our buffer; never overflow fds. */
+			int tmp[CHAN_MAX_FDS];
+			memcpy(tmp, CMSG_DATA(cmsg), sizeof(int) *
+			    (k > CHAN_MAX_FDS ? CHAN_MAX_FDS : k));
+			chan_close_fds(tmp, k > CHAN_MAX_FDS ? CHAN_MAX_FDS :
+			    k);
+			continue;
+		}
+		memcpy(fds + *nfds, CMSG_DATA(cmsg), sizeof(int) * k);
+		*nfds += k;
+	}
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		chan_close_fds(fds, *nfds);
+		*nfds = 0;
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return n;
+}

@@ -1,0 +1,96 @@
+/* channel.h -- master/worker messages: fixed records and fd passing */
+#ifndef BATON_CHANNEL_H
+#define BATON_CHANNEL_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * One channel per worker: a SOCK_SEQPACKET socketpair, so every sendmsg is
+ * one message. A message is a chan_hdr and then `count` fixed records of
+ * the type's size. CHAN_CONN carries one fd per record (SCM_RIGHTS). Both
+ * ends check everything on arrival: a peer that sends garbage is cut off.
+ *
+ * fd ownership: the sender keeps its fds until chan_send() succeeds, then
+ * closes its copies (or, later, keeps them until acknowledged). The
+ * receiver owns every fd chan_recv() returns, also on a decode error.
+ */
+
+#define CHAN_MAX_FDS	64	/* sockets per CHAN_CONN (SCM_MAX_FD is 253) */
+#define CHAN_MSG_MAX	8192	/* largest message either side sends */
+
+enum chan_type {
+	CHAN_CONN = 1,	/* master -> worker: accepted sockets */
+	CHAN_ACK,	/* worker -> master: sockets up to id received */
+	CHAN_DRAIN,	/* master -> worker: finish and exit */
+	CHAN_READY,	/* worker -> master: loop running */
+	CHAN_TYPE_MAX
+};
+
+struct chan_hdr {
+	uint16_t	type;
+	uint16_t	count;		/* records that follow */
+	uint32_t	len;		/* whole message, header included */
+};
+
+/* One accepted socket (CHAN_CONN record). */
+struct chan_conn {
+	uint64_t	id;		/* master's sequence number */
+	uint32_t	frontend;	/* index in the configuration */
+	uint8_t		family;		/* AF_INET or AF_INET6 */
+	uint8_t		pad;
+	uint16_t	port;		/* network order */
+	uint8_t		addr[16];	/* client address */
+};
+
+/* CHAN_ACK record: every socket with id <= upto has been received. */
+struct chan_ack {
+	uint64_t	upto;
+};
+
+/* A decoded message; records point into the caller's buffer. */
+struct chan_msg {
+	int			 type;
+	size_t			 count;
+	const struct chan_conn	*conns;
+	uint64_t		 ack;
+};
+
+/* Record size for a message type, 0 for types without records. */
+size_t	chan_record_size(int type);
+/*
+ * Encode a header and count records of the type into buf; returns the
+ * length, or 0 when it does not fit or count is out of range.
+ */
+size_t	chan_encode(void *buf, size_t size, int type, const void *records,
+	    size_t count);
+/*
+ * Check and decode a message that arrived with nfds descriptors. Returns 0,
+ * or -1 with the reason in err: wrong length, unknown type, a record count
+ * beyond limits, fds that do not match the records.
+ */
+int	chan_decode(const void *buf, size_t len, size_t nfds,
+	    struct chan_msg *m, char *err, size_t errlen);
+
+/* Fill a CHAN_CONN record's address from a sockaddr; -1 if not IP. */
+int	chan_conn_set_peer(struct chan_conn *c, const struct sockaddr *sa);
+/* The record's client address as a sockaddr; returns its length. */
+socklen_t chan_conn_peer(const struct chan_conn *c,
+	    struct sockaddr_storage *ss);
+
+/*
+ * Send one message with nfds descriptors, never blocking. Returns 0, or -1
+ * with errno (EAGAIN: the channel is full, try later or elsewhere).
+ */
+int	chan_send(int fd, const void *buf, size_t len, const int *fds,
+	    size_t nfds);
+/*
+ * Receive one message and up to CHAN_MAX_FDS descriptors into fds. Returns
+ * the length, 0 at end of file, or -1 with errno (EAGAIN; EMSGSIZE when the
+ * message or its descriptors were truncated: what arrived is closed).
+ */
+ssize_t	chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds);
+
+#endif

@@ -1,0 +1,129 @@
+/* config.h -- proxy.ini: the configuration structs, parsing and validation */
+#ifndef BATON_CONFIG_H
+#define BATON_CONFIG_H
+
+#include <stddef.h>
+
+#include "net.h"
+
+#define CONFIG_MAX_WORKERS	256
+#define CONFIG_MAX_RETRIES	16
+#define CONFIG_MAX_WEIGHT	256
+#define CONFIG_MAX_SERVERS	256	/* per backend */
+
+enum balance_algo {
+	BALANCE_ROUNDROBIN,
+	BALANCE_LEASTCONN,
+	BALANCE_SOURCE,
+	BALANCE_RANDOM,
+};
+
+enum dispatch_mode {
+	DISPATCH_ROUNDROBIN,
+	DISPATCH_LEASTCONN,
+};
+
+enum proxy_proto {
+	PROXY_OFF,
+	PROXY_V1,
+	PROXY_V2,
+	PROXY_ANY,	/* accept_proxy only */
+};
+
+enum check_mode {
+	CHECK_OFF,
+	CHECK_TCP,
+};
+
+struct server_conf {
+	char		*name;
+	char		*addr_text;	/* as written, for stats and logs */
+	struct addr	 addr;
+	unsigned	 weight;
+	int		 backup;
+	int		 send_proxy;	/* enum proxy_proto */
+	int		 line;
+};
+
+struct backend_conf {
+	char			*name;
+	int			 line;
+	int			 balance;	/* enum balance_algo */
+	struct server_conf	*servers;
+	size_t			 nservers;
+	unsigned		 connect_timeout_ms;
+	unsigned		 retries;
+	int			 check;		/* enum check_mode */
+	unsigned		 check_interval_ms;
+	unsigned		 check_timeout_ms;
+	unsigned		 rise;
+	unsigned		 fall;
+	int			 send_proxy;	/* default for its servers */
+};
+
+struct listen_conf {
+	char		*text;
+	struct addr	 addr;
+	int		 line;
+};
+
+struct frontend_conf {
+	char			*name;
+	int			 line;
+	struct listen_conf	*listens;
+	size_t			 nlistens;
+	char			*backend_name;
+	int			 backend_line;
+	size_t			 backend;	/* index into backends */
+	unsigned		 timeout_idle_ms;
+	unsigned		 max_connections;
+	char			*tls_cert;
+	char			*tls_key;
+	int			 accept_proxy;	/* enum proxy_proto */
+};
+
+struct config {
+	char			*path;
+	unsigned		 workers;	/* "auto" resolved */
+	int			 dispatch;	/* enum dispatch_mode */
+	unsigned		 drain_timeout_ms;
+	char			*user;
+	int			 log_level;	/* enum log_level */
+	char			*log_file;
+	int			 access_log;
+	char			*pidfile;
+
+	int			 has_stats;
+	char			*stats_listen;
+	struct addr		 stats_addr;
+	char			*stats_token;
+
+	struct frontend_conf	*frontends;
+	size_t			 nfrontends;
+	struct backend_conf	*backends;
+	size_t			 nbackends;
+};
+
+/* Error messages, each "FILE:LINE: text", in the order found. */
+struct errlist {
+	char	**msgs;
+	size_t	  n;
+};
+
+void	errlist_free(struct errlist *errs);
+
+/*
+ * Read, parse and validate path. Returns the configuration, or NULL with
+ * every problem appended to errs (which the caller frees).
+ */
+struct config	*config_load(const char *path, struct errlist *errs);
+/* The same for a configuration held in memory; name stands for the file. */
+struct config	*config_load_string(const char *text, const char *name,
+		    struct errlist *errs);
+void		 config_free(struct config *cfg);
+
+/* "30s", "500ms", "5m", "2h" or a bare number of seconds, into ms. */
+int	config_parse_duration(const char *s, unsigned *ms);
+const char	*config_balance_name(int balance);
+
+#endif

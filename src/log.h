@@ -1,0 +1,42 @@
+/* log.h -- leveled logging to stderr or a file, one write(2) per line */
+#ifndef BATON_LOG_H
+#define BATON_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LL_DEBUG,
+	LL_INFO,
+	LL_NOTICE,
+	LL_WARNING,
+	LL_ERROR,
+};
+
+/* Set the name ("baton") printed on every line and reset to stderr, info. */
+void	log_init(const char *name);
+void	log_set_level(enum log_level level);
+int	log_get_level(void);
+/* Parse "debug".."error"; returns the level or -1. */
+int	log_level_parse(const char *s);
+const char *log_level_name(enum log_level level);
+/* Log to path (append) instead of stderr; NULL means stderr. -1 on error. */
+int	log_set_file(const char *path);
+/* Reopen the log file (logrotate); a no-op on stderr. -1 on error. */
+int	log_reopen(void);
+/* Release the log file name and descriptor. */
+void	log_close(void);
+
+void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_warn appends strerror(errno); log_warnx does not. */
+void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log at error level and exit(2): only at start-up or on a broken invariant. */
+void	fatal(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

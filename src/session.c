@@ -1,0 +1,533 @@
+/* session.c -- one relayed connection: connect, relay, half-close, close */
+#include "ac_config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "channel.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "session.h"
+#include "worker.h"
+
+#define POOL_MAX	64	/* free relay buffers a worker keeps */
+#define PUMP_ROUNDS	16	/* reads per direction per wake-up: fairness */
+
+/*
+ * One end of the session. Its event is edge-triggered and registered once
+ * for read and write; readable/writable remember what the kernel said until
+ * a call returns EAGAIN, so no epoll_ctl is made while relaying.
+ */
+struct side {
+	int		fd;
+	struct event	ev;
+	unsigned	readable:1;
+	unsigned	writable:1;
+	unsigned	rdhup:1;	/* peer shut down: read until EOF */
+};
+
+/* One direction, src -> dst. */
+struct half {
+	struct rbuf	*buf;		/* read from src, not yet written */
+	unsigned	 eof:1;		/* src reached end of file */
+	unsigned	 shut:1;	/* dst's write side shut down */
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct worker		*w;
+	struct side		 client;
+	struct side		 server;
+	struct half		 up;		/* client -> server */
+	struct half		 down;		/* server -> client */
+	struct event		 timer;		/* connect, then idle timeout */
+	uint64_t		 id;
+	uint64_t		 start_ms;
+	uint64_t		 last_ms;	/* last byte moved */
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	uint32_t		 frontend;
+	int			 srv;		/* server index or -1 */
+	unsigned		 connected:1;
+	uint8_t			 ntried;
+	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
+	uint8_t			 family;
+	uint16_t		 port;
+	uint8_t			 addr[16];
+};
+
+static void	session_server_cb(evutil_socket_t, short, void *);
+static void	session_client_cb(evutil_socket_t, short, void *);
+static void	session_timer_cb(evutil_socket_t, short, void *);
+static void	session_connect(struct session *s);
+
+static uint64_t
+session_now(struct worker *w)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(w->base, &tv);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void
+ms_to_tv(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+static const struct frontend_conf *
+session_frontend(const struct session *s)
+{
+	return &s->w->cfg->frontends[s->frontend];
+}
+
+static struct wbackend *
+session_backend(const struct session *s)
+{
+	return &s->w->backends[session_frontend(s)->backend];
+}
+
+static const struct backend_conf *
+session_backend_conf(const struct session *s)
+{
+	return &s->w->cfg->backends[session_frontend(s)->backend];
+}
+
+static struct rbuf *
+rbuf_get(struct worker *w)
+{
+	struct rbuf *b = w->free_bufs;
+
+	if (b != NULL) {
+		w->free_bufs = b->next;
+		w->nfree_bufs--;
+	} else if ((b = malloc(sizeof(*b))) == NULL) {
+		return NULL;
+	}
+	b->next = NULL;
+	b->off = b->len = 0;
+	return b;
+}
+
+static void
+rbuf_put(struct worker *w, struct rbuf *b)
+{
+	if (w->nfree_bufs >= POOL_MAX) {
+		free(b);
+		return;
+	}
+	b->next = w->free_bufs;
+	w->free_bufs = b;
+	w->nfree_bufs++;
+}
+
+void
+session_free_pool(struct worker *w)
+{
+	struct rbuf *b;
+
+	while ((b = w->free_bufs) != NULL) {
+		w->free_bufs = b->next;
+		free(b);
+	}
+	w->nfree_bufs = 0;
+}
+
+static void
+session_peer_text(const struct session *s, char *buf, size_t len)
+{
+	struct chan_conn c;
+	struct sockaddr_storage ss;
+
+	memset(&c, 0, sizeof(c));
+	c.family = s->family;
+	c.port = s->port;
+	memcpy(c.addr, s->addr, sizeof(c.addr));
+	chan_conn_peer(&c, &ss);
+	addr_format((struct sockaddr *)&ss, buf, len);
+}
+
+static void
+session_log_end(struct session *s, const char *reason)
+{
+	const struct backend_conf *b = session_backend_conf(s);
+	char peer[ADDR_STRLEN];
+	uint64_t ms = session_now(s->w) - s->start_ms;
+
+	session_peer_text(s, peer, sizeof(peer));
+	if (s->w->cfg->access_log)
+		log_info("%s %s %s/%s %llums in=%llu out=%llu %s", peer,
+		    session_frontend(s)->name, b->name,
+		    s->srv >= 0 ? b->servers[s->srv].name : "-",
+		    (unsigned long long)ms, (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->bytes_out, reason);
+	else
+		log_debug("session %llu from %s closed: %s",
+		    (unsigned long long)s->id, peer, reason);
+}
+
+static void
+side_close(struct side *sd)
+{
+	if (sd->fd == -1)
+		return;
+	event_del(&sd->ev);
+	close(sd->fd);
+	sd->fd = -1;
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	struct worker *w = s->w;
+	struct counters *fc = &w->frontends[s->frontend];
+
+	session_log_end(s, reason);
+	if (s->connected) {
+		struct counters *sc = &session_backend(s)->servers[s->srv];
+		sc->active--;
+		session_backend(s)->lb.servers[s->srv].active--;
+		sc->bytes_in += s->bytes_in;
+		sc->bytes_out += s->bytes_out;
+	}
+	fc->active--;
+	fc->bytes_in += s->bytes_in;
+	fc->bytes_out += s->bytes_out;
+	w->all.active--;
+	w->all.bytes_in += s->bytes_in;
+	w->all.bytes_out += s->bytes_out;
+
+	side_close(&s->client);
+	side_close(&s->server);
+	event_del(&s->timer);
+	if (s->up.buf != NULL)
+		rbuf_put(w, s->up.buf);
+	if (s->down.buf != NULL)
+		rbuf_put(w, s->down.buf);
+	TAILQ_REMOVE(&w->sessions, s, entry);
+	free(s);
+	worker_session_done(w);
+}
+
+void
+session_start(struct worker *w, int fd, const struct chan_conn *c)
+{
+	struct session *s;
+
+	w->frontends[c->frontend].total++;
+	w->frontends[c->frontend].active++;
+	w->all.total++;
+	w->all.active++;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("session");
+		close(fd);
+		w->frontends[c->frontend].errors++;
+		w->frontends[c->frontend].active--;
+		w->all.active--;
+		return;
+	}
+	s->w = w;
+	s->id = c->id;
+	s->frontend = c->frontend;
+	s->family = c->family;
+	s->port = c->port;
+	memcpy(s->addr, c->addr, sizeof(s->addr));
+	s->client.fd = fd;
+	s->server.fd = -1;
+	s->srv = -1;
+	s->start_ms = s->last_ms = session_now(w);
+	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
+	event_assign(&s->client.ev, w->base, fd,
+	    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+	    session_client_cb, s);
+	session_connect(s);
+}
+
+/* Client key for the balancer: a hash of its address. */
+static uint32_t
+session_key(const struct session *s)
+{
+	uint32_t h = 2166136261u;
+	size_t n = s->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s->addr[i]) * 16777619u;
+	return h;
+}
+
+/*
+ * Connect to the next server, trying others on immediate failure. Ends the
+ * session when every attempt is used up or no server is up.
+ */
+static void
+session_connect(struct session *s)
+{
+	struct worker *w = s->w;
+	const struct backend_conf *bc = session_backend_conf(s);
+	struct wbackend *wb = session_backend(s);
+	struct timeval tv;
+	int srv = -1, fd;
+
+	while (s->ntried <= bc->retries) {
+		srv = lb_pick(&wb->lb, session_key(s), s->tried, s->ntried);
+		if (srv == -1)
+			break;
+		s->tried[s->ntried++] = (uint8_t)srv;
+		s->srv = srv;
+		fd = net_connect((const struct sockaddr *)
+		    &bc->servers[srv].addr.ss, bc->servers[srv].addr.len);
+		if (fd == -1) {
+			log_debug("connect to %s (%s): %s",
+			    bc->servers[srv].name, bc->servers[srv].addr_text,
+			    strerror(errno));
+			wb->servers[srv].failures++;
+			continue;
+		}
+		s->server.fd = fd;
+		s->server.readable = s->server.writable = s->server.rdhup = 0;
+		event_assign(&s->server.ev, w->base, fd,
+		    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+		    session_server_cb, s);
+		ms_to_tv(bc->connect_timeout_ms, &tv);
+		if (event_add(&s->server.ev, NULL) == -1 ||
+		    event_add(&s->timer, &tv) == -1) {
+			session_close(s, "event_add failed");
+			return;
+		}
+		return;
+	}
+	s->srv = -1;
+	w->frontends[s->frontend].errors++;
+	session_close(s, srv == -1 && s->ntried == 0 ? "no server up" :
+	    "no server reachable");
+}
+
+/* The current attempt failed: count it and move on to the next server. */
+static void
+session_connect_failed(struct session *s, const char *why)
+{
+	const struct backend_conf *bc = session_backend_conf(s);
+
+	log_warnx("%s: connect to %s/%s (%s) failed: %s",
+	    session_frontend(s)->name, bc->name, bc->servers[s->srv].name,
+	    bc->servers[s->srv].addr_text, why);
+	session_backend(s)->servers[s->srv].failures++;
+	side_close(&s->server);
+	event_del(&s->timer);
+	session_connect(s);
+}
+
+/* The server accepted: start relaying. Returns -1 if s was closed. */
+static int
+session_connected(struct session *s)
+{
+	struct wbackend *wb = session_backend(s);
+	struct timeval tv;
+
+	s->connected = 1;
+	wb->servers[s->srv].total++;
+	wb->servers[s->srv].active++;
+	wb->lb.servers[s->srv].active++;
+	s->last_ms = session_now(s->w);
+	event_del(&s->timer);
+	ms_to_tv(session_frontend(s)->timeout_idle_ms, &tv);
+	if (event_add(&s->timer, &tv) == -1 ||
+	    event_add(&s->client.ev, NULL) == -1) {
+		session_close(s, "event_add failed");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+session_send(struct session *s, struct side *dst, const char *p, size_t n,
+    size_t *sent)
+{
+	ssize_t r;
+
+	*sent = 0;
+	if (!dst->writable)
+		return 0;
+	do
+		r = send(dst->fd, p, n, MSG_NOSIGNAL);
+	while (r == -1 && errno == EINTR);
+	if (r == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			dst->writable = 0;
+			return 0;
+		}
+		return -1;
+	}
+	*sent = (size_t)r;
+	if ((size_t)r < n)
+		dst->writable = 0;	/* send buffer full: wait for the edge */
+	return 0;
+}
+
+/*
+ * Move bytes from src to dst until one of them would block. Reads go to the
+ * worker's scratch buffer and straight out again; only what dst does not
+ * take is kept, in a pooled buffer, and src is not read again until it is
+ * flushed: that is the backpressure. Returns -1 with *why set on error.
+ */
+static int
+session_pump(struct session *s, struct half *h, struct side *src,
+    struct side *dst, uint64_t *count_in, uint64_t *count_out,
+    const char **why)
+{
+	struct worker *w = s->w;
+	size_t sent;
+	ssize_t n;
+
+	for (int round = 0; round < PUMP_ROUNDS; round++) {
+		if (h->buf != NULL) {
+			struct rbuf *b = h->buf;
+			if (session_send(s, dst, b->data + b->off,
+			    b->len - b->off, &sent) == -1)
+				goto write_error;
+			b->off += (unsigned)sent;
+			*count_out += sent;
+			if (sent > 0)
+				s->last_ms = session_now(w);
+			if (b->off < b->len)
+				return 0;
+			rbuf_put(w, b);
+			h->buf = NULL;
+		}
+		if (h->eof) {
+			if (!h->shut) {
+				h->shut = 1;
+				if (shutdown(dst->fd, SHUT_WR) == -1 &&
+				    errno != ENOTCONN)
+					goto write_error;
+			}
+			return 0;
+		}
+		if (!src->readable)
+			return 0;
+		do
+			n = recv(src->fd, w->scratch, RBUF_SIZE, 0);
+		while (n == -1 && errno == EINTR);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				src->readable = 0;
+				return 0;
+			}
+			*why = src == &s->client ? "client read error" :
+			    "server read error";
+			return -1;
+		}
+		if (n == 0) {
+			h->eof = 1;
+			src->readable = 0;
+			continue;
+		}
+		/* A short read drained the socket; the next byte re-arms. */
+		if ((size_t)n < RBUF_SIZE && !src->rdhup)
+			src->readable = 0;
+		*count_in += (uint64_t)n;
+		s->last_ms = session_now(w);
+		if (session_send(s, dst, w->scratch, (size_t)n, &sent) == -1)
+			goto write_error;
+		*count_out += sent;
+		if (sent < (size_t)n) {
+			if ((h->buf = rbuf_get(w)) == NULL) {
+				*why = "out of memory";
+				return -1;
+			}
+			h->buf->len = (unsigned)((size_t)n - sent);
+			memcpy(h->buf->data, w->scratch + sent, h->buf->len);
+		}
+	}
+	return 0;
+write_error:
+	*why = dst == &s->client ? "client write error" : "server write error";
+	return -1;
+}
+
+/* Relay both ways as far as the sockets allow; close when both are done. */
+static void
+session_relay(struct session *s)
+{
+	const char *why = NULL;
+	uint64_t dummy = 0;
+
+	if (session_pump(s, &s->up, &s->client, &s->server, &s->bytes_in,
+	    &dummy, &why) == -1 ||
+	    session_pump(s, &s->down, &s->server, &s->client, &dummy,
+	    &s->bytes_out, &why) == -1) {
+		session_close(s, why);
+		return;
+	}
+	if (s->up.shut && s->down.shut)
+		session_close(s, "done");
+}
+
+static void
+side_mark(struct side *sd, short what)
+{
+	if (what & (EV_READ | EV_CLOSED))
+		sd->readable = 1;
+	if (what & EV_CLOSED)
+		sd->rdhup = 1;
+	if (what & EV_WRITE)
+		sd->writable = 1;
+}
+
+static void
+session_client_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	side_mark(&s->client, what);
+	session_relay(s);
+}
+
+static void
+session_server_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (!s->connected) {
+		if (net_connect_result(s->server.fd) == -1) {
+			session_connect_failed(s, strerror(errno));
+			return;
+		}
+		if (session_connected(s) == -1)
+			return;
+		what |= EV_WRITE;
+	}
+	side_mark(&s->server, what);
+	session_relay(s);
+}
+
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	uint64_t idle, limit;
+	struct timeval tv;
+
+	if (!s->connected) {
+		session_connect_failed(s, "timeout");
+		return;
+	}
+	limit = session_frontend(s)->timeout_idle_ms;
+	idle = session_now(s->w) - s->last_ms;
+	if (idle >= limit) {
+		session_close(s, "idle timeout");
+		return;
+	}
+	ms_to_tv(limit - idle, &tv);
+	event_add(&s->timer, &tv);
+}

@@ -1,0 +1,269 @@
+/* worker.c -- a worker process: receives sockets, runs their sessions */
+#include "ac_config.h"
+
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "channel.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "session.h"
+#include "worker.h"
+
+#define CHAN_READS	64	/* messages per wake-up before yielding */
+
+static void	worker_drain(struct worker *w, const char *why);
+
+static void
+worker_send(struct worker *w, int type, const void *rec, size_t count)
+{
+	char buf[CHAN_MSG_MAX];
+	size_t len = chan_encode(buf, sizeof(buf), type, rec, count);
+
+	if (len == 0 || chan_send(w->chan, buf, len, NULL, 0) == -1)
+		log_warn("worker %d: cannot send message %d to master", w->id,
+		    type);
+}
+
+static void
+worker_conns(struct worker *w, const struct chan_msg *m, const int *fds)
+{
+	struct chan_ack ack;
+
+	for (size_t i = 0; i < m->count; i++) {
+		const struct chan_conn *c = &m->conns[i];
+		if (c->frontend >= w->cfg->nfrontends) {
+			log_warnx("worker %d: socket for unknown frontend %u",
+			    w->id, c->frontend);
+			close(fds[i]);
+			continue;
+		}
+		session_start(w, fds[i], c);
+	}
+	ack.upto = m->conns[m->count - 1].id;
+	w->acked = ack.upto;
+	worker_send(w, CHAN_ACK, &ack, 1);
+}
+
+/* A message from the master. Returns -1 if the channel must be cut. */
+static int
+worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
+    size_t nfds)
+{
+	struct chan_msg m;
+	char err[128];
+
+	if (chan_decode(buf, len, nfds, &m, err, sizeof(err)) == -1) {
+		log_warnx("worker %d: bad message from master: %s", w->id, err);
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		return -1;
+	}
+	switch (m.type) {
+	case CHAN_CONN:
+		worker_conns(w, &m, fds);
+		return 0;
+	case CHAN_DRAIN:
+		worker_drain(w, "master asked");
+		return 0;
+	default:
+		log_warnx("worker %d: unexpected message type %d", w->id,
+		    m.type);
+		return -1;
+	}
+}
+
+static void
+worker_chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	/* 8-byte aligned, so records can be read in place */
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	int fds[CHAN_MAX_FDS];
+	size_t nfds;
+	ssize_t n;
+
+	for (int i = 0; i < CHAN_READS; i++) {
+		n = chan_recv(fd, buf, sizeof(buf), fds, &nfds);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1 && errno == EMSGSIZE) {
+			log_warnx("worker %d: truncated message from master",
+			    w->id);
+			goto cut;
+		}
+		if (n <= 0) {
+			if (n == -1)
+				log_warn("worker %d: channel", w->id);
+			goto cut;
+		}
+		if (worker_dispatch(w, (const char *)buf, (size_t)n, fds,
+		    nfds) == -1)
+			goto cut;
+	}
+	return;
+cut:
+	/* Without its master a worker finishes what it has and exits. */
+	event_del(w->chan_ev);
+	worker_drain(w, "master gone");
+}
+
+static void
+worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct session *s;
+
+	log_notice("worker %d: drain timeout, closing %s", w->id,
+	    TAILQ_EMPTY(&w->sessions) ? "nothing" : "open connections");
+	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+		session_close(s, "drain timeout");
+	event_base_loopbreak(w->base);
+}
+
+static void
+worker_drain(struct worker *w, const char *why)
+{
+	struct timeval tv;
+
+	if (w->draining)
+		return;
+	w->draining = 1;
+	log_debug("worker %d: draining (%s)", w->id, why);
+	if (TAILQ_EMPTY(&w->sessions)) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	tv.tv_sec = w->cfg->drain_timeout_ms / 1000;
+	tv.tv_usec = (w->cfg->drain_timeout_ms % 1000) * 1000;
+	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
+	if (w->drain_timer == NULL || evtimer_add(w->drain_timer, &tv) == -1)
+		worker_drain_timeout(-1, 0, w);
+}
+
+void
+worker_session_done(struct worker *w)
+{
+	if (w->draining && TAILQ_EMPTY(&w->sessions))
+		event_base_loopbreak(w->base);
+}
+
+static void
+worker_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	worker_drain(arg, "SIGTERM");
+}
+
+static void
+worker_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+	if (log_reopen() == -1)
+		log_warn("reopen log file");
+}
+
+static int
+worker_init(struct worker *w, struct config *cfg, int id, int chan)
+{
+	w->cfg = cfg;
+	w->id = id;
+	w->chan = chan;
+	TAILQ_INIT(&w->sessions);
+	if ((w->base = event_base_new()) == NULL)
+		return -1;
+	if ((w->scratch = malloc(RBUF_SIZE)) == NULL)
+		return -1;
+	w->frontends = calloc(cfg->nfrontends, sizeof(*w->frontends));
+	w->backends = calloc(cfg->nbackends, sizeof(*w->backends));
+	if (w->frontends == NULL || w->backends == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		const struct backend_conf *bc = &cfg->backends[i];
+		struct wbackend *wb = &w->backends[i];
+		wb->lb.algo = bc->balance;
+		wb->lb.n = bc->nservers;
+		wb->lb.servers = calloc(bc->nservers, sizeof(*wb->lb.servers));
+		wb->servers = calloc(bc->nservers, sizeof(*wb->servers));
+		if (wb->lb.servers == NULL || wb->servers == NULL)
+			return -1;
+		for (size_t j = 0; j < bc->nservers; j++) {
+			wb->lb.servers[j].weight = (int)bc->servers[j].weight;
+			wb->lb.servers[j].backup = bc->servers[j].backup;
+			wb->lb.servers[j].up = 1;
+		}
+	}
+	w->chan_ev = event_new(w->base, chan, EV_READ | EV_PERSIST,
+	    worker_chan_cb, w);
+	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
+	w->sig_usr1 = evsignal_new(w->base, SIGUSR1, worker_sigusr1, w);
+	if (w->chan_ev == NULL || w->sig_term == NULL || w->sig_usr1 == NULL ||
+	    event_add(w->chan_ev, NULL) == -1 ||
+	    evsignal_add(w->sig_term, NULL) == -1 ||
+	    evsignal_add(w->sig_usr1, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+worker_free(struct worker *w)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+		session_close(s, "worker exit");
+	session_free_pool(w);
+	if (w->chan_ev != NULL)
+		event_free(w->chan_ev);
+	if (w->sig_term != NULL)
+		event_free(w->sig_term);
+	if (w->sig_usr1 != NULL)
+		event_free(w->sig_usr1);
+	if (w->drain_timer != NULL)
+		event_free(w->drain_timer);
+	for (size_t i = 0; w->backends != NULL && i < w->cfg->nbackends; i++) {
+		free(w->backends[i].lb.servers);
+		free(w->backends[i].servers);
+	}
+	free(w->backends);
+	free(w->frontends);
+	free(w->scratch);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	if (w->chan != -1)
+		close(w->chan);
+	memset(w, 0, sizeof(*w));
+}
+
+int
+worker_main(struct config *cfg, int id, int chan)
+{
+	struct worker w;
+	int rc = 0;
+
+	memset(&w, 0, sizeof(w));
+	(void)prctl(PR_SET_NAME, "baton-worker", 0, 0, 0);
+	/* The master handles these; a terminal's ^C reaches the whole group. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	(void)net_raise_nofile();
+	if (worker_init(&w, cfg, id, chan) == -1) {
+		log_warn("worker %d: cannot start", id);
+		rc = 1;
+	} else {
+		worker_send(&w, CHAN_READY, NULL, 0);
+		log_debug("worker %d ready", id);
+		if (event_base_dispatch(w.base) == -1)
+			rc = 1;
+	}
+	w.chan = chan;
+	worker_free(&w);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/* worker.h -- a worker process: its state, shared with session.c */
+#ifndef BATON_WORKER_H
+#define BATON_WORKER_H
+
+#include <sys/queue.h>
+#include <stdint.h>
+
+#include "balance.h"
+
+struct config;
+struct event;
+struct event_base;
+struct session;
+struct rbuf;
+
+/* Counters kept per frontend and per server, reported to the master. */
+struct counters {
+	uint64_t	active;
+	uint64_t	total;
+	uint64_t	errors;		/* frontend: reached no server */
+	uint64_t	failures;	/* server: connect failures */
+	uint64_t	bytes_in;	/* from clients */
+	uint64_t	bytes_out;	/* to clients */
+};
+
+struct wbackend {
+	struct lb		 lb;
+	struct counters		*servers;	/* one per server */
+};
+
+TAILQ_HEAD(session_list, session);
+
+/* The one state struct of a worker process. */
+struct worker {
+	struct event_base	*base;
+	struct config		*cfg;
+	int			 id;
+	int			 chan;		/* to the master */
+	struct event		*chan_ev;
+	struct event		*sig_term;
+	struct event		*sig_usr1;
+	struct event		*drain_timer;
+	int			 draining;
+
+	struct wbackend		*backends;	/* one per backend */
+	struct counters		*frontends;	/* one per frontend */
+	struct counters		 all;
+
+	struct session_list	 sessions;
+	char			*scratch;	/* one read at a time */
+	struct rbuf		*free_bufs;	/* pool of relay buffers */
+	unsigned		 nfree_bufs;
+	uint64_t		 acked;		/* highest socket id received */
+};
+
+/*
+ * Run a worker on its channel until drained or the master is gone; called
+ * in the child right after fork. Frees everything and returns the exit
+ * status.
+ */
+int	worker_main(struct config *cfg, int id, int chan);
+/* A session ended; the worker exits when draining and none is left. */
+void	worker_session_done(struct worker *w);
+
+#endif
