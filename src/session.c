@@ -449,6 +449,12 @@ session_pump(struct session *s, struct half *h, struct side *src,
 			memcpy(h->buf->data, w->scratch + sent, h->buf->len);
 		}
 	}
+	/*
+	 * Out of rounds with src still readable: the edge is spent, so ask the
+	 * loop to come back after the other sessions had their turn.
+	 */
+	if (src->readable && h->buf == NULL)
+		event_active(&src->ev, EV_READ, 1);
 	return 0;
 write_error:
 	*why = dst == &s->client ? "client write error" : "server write error";

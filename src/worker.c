@@ -36,8 +36,6 @@ worker_send(struct worker *w, int type, const void *rec, size_t count)
 static void
 worker_conns(struct worker *w, const struct chan_msg *m, const int *fds)
 {
-	struct chan_ack ack;
-
 	for (size_t i = 0; i < m->count; i++) {
 		const struct chan_conn *c = &m->conns[i];
 		if (c->frontend >= w->cfg->nfrontends) {
@@ -48,8 +46,22 @@ worker_conns(struct worker *w, const struct chan_msg *m, const int *fds)
 		}
 		session_start(w, fds[i], c);
 	}
-	ack.upto = m->conns[m->count - 1].id;
-	w->acked = ack.upto;
+	w->acked = m->conns[m->count - 1].id;
+}
+
+/*
+ * Acknowledge the sockets received so far: once per wake-up, not per
+ * message, and before any of them is read from.
+ */
+static void
+worker_ack(struct worker *w)
+{
+	struct chan_ack ack;
+
+	if (w->acked == w->acked_sent)
+		return;
+	ack.upto = w->acked;
+	w->acked_sent = w->acked;
 	worker_send(w, CHAN_ACK, &ack, 1);
 }
 
@@ -94,7 +106,7 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < CHAN_READS; i++) {
 		n = chan_recv(fd, buf, sizeof(buf), fds, &nfds);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+			break;
 		if (n == -1 && errno == EMSGSIZE) {
 			log_warnx("worker %d: truncated message from master",
 			    w->id);
@@ -109,6 +121,7 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 		    nfds) == -1)
 			goto cut;
 	}
+	worker_ack(w);
 	return;
 cut:
 	/* Without its master a worker finishes what it has and exits. */

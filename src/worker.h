@@ -51,6 +51,7 @@ struct worker {
 	struct rbuf		*free_bufs;	/* pool of relay buffers */
 	unsigned		 nfree_bufs;
 	uint64_t		 acked;		/* highest socket id received */
+	uint64_t		 acked_sent;	/* last CHAN_ACK sent */
 };
 
 /*

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 from harness import check  # noqa: E402

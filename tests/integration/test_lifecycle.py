@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 
+sys.dont_write_bytecode = True  # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 from harness import check  # noqa: E402

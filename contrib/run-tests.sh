@@ -1,0 +1,40 @@
+#!/bin/sh
+# run-tests.sh -- set everything up and run every test: the plain build,
+# then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then `make distcheck`. Builds out of tree in _build/.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+sh contrib/setup-debian.sh
+if [ -f Makefile ] && [ -f config.status ]; then
+	echo "run-tests.sh: the source tree is configured in place;" \
+	    "run 'make distclean' first" >&2
+	exit 1
+fi
+autoreconf -fi
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run() {
+	name=$1
+	shift
+	mkdir -p "_build/$name"
+	(cd "_build/$name" && "$top/configure" -q "$@" &&
+	    make -j"$jobs" && make -j"$jobs" check) || {
+		for f in $(find "_build/$name/tests" -name '*.log' 2>/dev/null); do
+			grep -q '^FAIL\|^ERROR' "$f" 2>/dev/null || continue
+			echo "==== $f"
+			tail -n 80 "$f"
+		done
+		echo "run-tests.sh: $name build: FAILED" >&2
+		exit 1
+	}
+	echo "run-tests.sh: $name build: all tests passed"
+}
+
+run plain
+run sanitizers --enable-sanitizers
+if [ "${BATON_SKIP_DISTCHECK:-0}" != 1 ]; then
+	(cd _build/plain && make -j"$jobs" distcheck)
+	echo "run-tests.sh: distcheck passed"
+fi
