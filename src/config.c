@@ -37,6 +37,7 @@ struct parse {
 	unsigned	 seen;		/* bitmask of keys set in the section */
 	int		 seen_global;
 	int		 seen_stats;
+	int		 stats_line;
 };
 
 typedef int (*key_fn)(struct parse *, const char *key, const char *value);
@@ -342,7 +343,7 @@ s_listen(struct parse *p, const char *k, const char *v)
 
 	if (addr_parse(v, ADDR_LISTEN, &p->cfg->stats_addr, err,
 	    sizeof(err)) == -1) {
-		perr(p, 0, "%s: %s '%s'", k, err, v);
+		perr(p, 0, "%s: bad address '%s' (%s)", k, v, err);
 		return -1;
 	}
 	set_string(&p->cfg->stats_listen, v);
@@ -383,7 +384,7 @@ f_listen(struct parse *p, const char *k, const char *v)
 	char err[64];
 
 	if (addr_parse(v, ADDR_LISTEN, &a, err, sizeof(err)) == -1) {
-		perr(p, 0, "%s: %s '%s'", k, err, v);
+		perr(p, 0, "%s: bad address '%s' (%s)", k, v, err);
 		return -1;
 	}
 	l = grow(&f->listens, &f->nlistens, sizeof(*l));
@@ -519,7 +520,7 @@ b_server(struct parse *p, const char *k, const char *v)
 	s->send_proxy = -1;
 	s->line = p->line;
 	if (addr_parse(addr, ADDR_RESOLVE, &s->addr, err, sizeof(err)) == -1) {
-		perr(p, 0, "%s: %s '%s'", k, err, addr);
+		perr(p, 0, "%s: bad address '%s' (%s)", k, addr, err);
 		goto out;
 	}
 	rc = 0;
@@ -681,6 +682,7 @@ section_open(struct parse *p, const char *hdr)
 		if (p->seen_stats++)
 			perr(p, 0, "duplicate section");
 		p->kind = SECT_STATS;
+		p->stats_line = p->line;
 		p->cfg->has_stats = 1;
 	} else if (n == 2 && (strcmp(kind, "frontend") == 0 ||
 	    strcmp(kind, "backend") == 0)) {
@@ -814,7 +816,7 @@ config_validate(struct parse *p)
 	p->label[0] = '\0';
 	if (cfg->nfrontends == 0)
 		errlist_add(p->errs, "%s:%d: no [frontend NAME] section",
-		    p->name, p->line);
+		    p->name, p->line > 0 ? p->line : 1);
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		struct backend_conf *b = &cfg->backends[i];
 		if (b->nservers == 0)
@@ -871,7 +873,8 @@ config_validate(struct parse *p)
 		}
 	}
 	if (cfg->has_stats && cfg->stats_listen == NULL)
-		errlist_add(p->errs, "%s: [stats] needs listen", p->name);
+		errlist_add(p->errs, "%s:%d: [stats] no listen address",
+		    p->name, p->stats_line);
 	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->workers = n < 1 ? 1 : n > CONFIG_MAX_WORKERS ?

@@ -68,7 +68,7 @@ addr_parse(const char *s, int flags, struct addr *out, char *err,
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 		if (close == NULL || close[1] != ':') {
-			snprintf(err, errlen, "bad address");
+			snprintf(err, errlen, "bad host");
 			return -1;
 		}
 		hs = s + 1;
@@ -83,11 +83,11 @@ addr_parse(const char *s, int flags, struct addr *out, char *err,
 		hl = (size_t)(colon - s);
 	}
 	if (addr_parse_port(colon + 1, &port) == -1) {
-		snprintf(err, errlen, "bad port");
+		snprintf(err, errlen, "port must be 1..65535");
 		return -1;
 	}
 	if (hl == 0 || hl >= sizeof(host)) {
-		snprintf(err, errlen, "bad address");
+		snprintf(err, errlen, "bad host");
 		return -1;
 	}
 	memcpy(host, hs, hl);
@@ -115,7 +115,7 @@ addr_parse(const char *s, int flags, struct addr *out, char *err,
 	if (s[0] != '[' && strchr(host, ':') == NULL &&
 	    (flags & ADDR_RESOLVE) && addr_resolve(host, port, out) == 0)
 		return 0;
-	snprintf(err, errlen, "bad address");
+	snprintf(err, errlen, "bad host");
 	return -1;
 }
 

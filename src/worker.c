@@ -276,6 +276,8 @@ worker_main(struct config *cfg, int id, int chan)
 		if (event_base_dispatch(w.base) == -1)
 			rc = 1;
 	}
+	/* A SIGTERM now (the master's stop racing ours) must not kill us. */
+	signal(SIGTERM, SIG_IGN);
 	w.chan = chan;
 	worker_free(&w);
 	return rc;

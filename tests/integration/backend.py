@@ -10,6 +10,8 @@ Modes:
   echo                 echo every byte; on the client's EOF, half-close back
   name                 write NAME + "\\n" on connect, then behave like echo
   sha256               read until EOF, reply hex sha256 + "\\n", close
+                       (--read-delay-ms D: sleep D ms after each read, a
+                       slow consumer)
   stream N             send N bytes of pattern(N) (see below), then close
   drip MS COUNT        send one byte every MS milliseconds, COUNT times,
                        then close (the client's data is read and dropped)
@@ -114,6 +116,8 @@ class Server:
                 break
             h.update(data)
             total += len(data)
+            if self.opts.read_delay_ms:
+                await asyncio.sleep(self.opts.read_delay_ms / 1000.0)
         writer.write((h.hexdigest() + '\n').encode())
         await writer.drain()
 
@@ -161,6 +165,7 @@ def main():
     p.add_argument('--host', default='127.0.0.1')
     p.add_argument('--port', type=int, default=0)
     p.add_argument('--name', default='backend')
+    p.add_argument('--read-delay-ms', type=float, default=0)
     p.add_argument('mode', choices=['echo', 'name', 'sha256', 'stream',
                                     'drip'])
     p.add_argument('args', nargs='*')

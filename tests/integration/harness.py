@@ -411,6 +411,17 @@ class Baton:
             return f.read()
 
 
+def become_subreaper():
+    """Adopt orphaned descendants (workers whose master died), so they are
+    reaped here instead of lingering as zombies under a non-reaping init."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)      # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
 class Harness:
     """One test file: its temp dir, cases, processes and time bounds."""
 
@@ -426,6 +437,7 @@ class Harness:
         self.case_dir = None
         self.failed = False
         self.tmp = tempfile.mkdtemp(prefix='baton-%s-' % name)
+        become_subreaper()
         atexit.register(self.cleanup_all)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
@@ -553,10 +565,11 @@ class Harness:
                 self.descendants[pid] = st[3]
 
     def start_backend(self, mode, *args, name='backend', port=0,
-                      host=LOCALHOST, timeout=10.0):
-        """Start backend.py MODE ARGS; wait for 'READY <port>'."""
-        argv = [PYTHON, BACKEND, '--host', host, '--port', str(port),
-                '--name', name, mode] + [str(a) for a in args]
+                      host=LOCALHOST, timeout=10.0, options=()):
+        """Start backend.py [OPTIONS] MODE ARGS; wait for 'READY <port>'."""
+        argv = ([PYTHON, BACKEND, '--host', host, '--port', str(port),
+                 '--name', name] + list(options) + [mode]
+                + [str(a) for a in args])
         errlog = open(self.path('backend-%s.err' % name), 'ab')
         try:
             p = self._spawn(argv, stdout=subprocess.PIPE, stderr=errlog)
@@ -638,13 +651,20 @@ class Harness:
     def _kill_descendants(self):
         # Workers baton forked; the master should end them, but a broken
         # master must not leave them behind. Match starttime: pids recycle.
+        # As a subreaper we inherit orphaned workers: reap those too.
         for pid, start in list(self.descendants.items()):
             st = proc_stat(pid)
-            if st and st[3] == start and st[1] not in ('Z', 'X'):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            if st and st[3] == start:
+                if st[1] not in ('Z', 'X'):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                if st[2] == os.getpid():
+                    try:
+                        os.waitpid(pid, 0)
+                    except ChildProcessError:
+                        pass
             self.descendants.pop(pid, None)
 
     def _stop_case_procs(self):

@@ -17,6 +17,7 @@ import backend as B  # noqa: E402
 
 h = H.Harness('test_transfer', file_timeout=150)
 MiB = 1 << 20
+STALL = 2.0       # seconds without data or EOF that mean a stall
 
 
 def proxy_to(backend, workers=2):
@@ -26,8 +27,12 @@ def proxy_to(backend, workers=2):
     return port, b
 
 
-def read_all(sock, timeout):
-    """(length, sha256 hex) of everything read until EOF."""
+def read_all(sock, timeout, expect=None, stall=STALL):
+    """Read until EOF: (length, sha256 hex).
+
+    Fails the case when nothing (neither data nor EOF) comes for STALL
+    seconds, or EOF has not come after TIMEOUT seconds in all.
+    """
     deadline = time.monotonic() + timeout
     hh = hashlib.sha256()
     total = 0
@@ -35,15 +40,53 @@ def read_all(sock, timeout):
         left = deadline - time.monotonic()
         check(left > 0, 'no EOF within %.0fs (%d bytes read)'
               % (timeout, total))
-        sock.settimeout(left)
+        sock.settimeout(min(left, stall))
         try:
             data = sock.recv(1 << 18)
         except socket.timeout:
+            if time.monotonic() < deadline:
+                raise H.Failure(stall_message(total, expect, stall))
             continue
         if not data:
             return total, hh.hexdigest()
         hh.update(data)
         total += len(data)
+
+
+def stall_message(total, expect, stall):
+    if expect is not None and total == expect:
+        # The backend closed right after its last byte: once baton has
+        # flushed that byte it must pass the EOF on, not wait for
+        # timeout_idle.
+        return ('all %d bytes arrived but no EOF within %.1fs: the '
+                'backend\'s close was not passed on to the client'
+                % (total, stall))
+    return 'nothing for %.1fs after %d bytes (of %r)' % (stall, total, expect)
+
+
+def rounds_of(par, seconds, max_rounds, fn):
+    """Run FN in PAR threads at a time, round after round, for SECONDS (at
+    most MAX_ROUNDS rounds); (results, seconds taken). FN returns None or
+    what went wrong."""
+    results = []
+
+    def one():
+        try:
+            results.append(fn())
+        except (H.Failure, OSError) as e:
+            results.append(str(e))
+    t0 = time.monotonic()
+    rounds = 0
+    while time.monotonic() - t0 < seconds and rounds < max_rounds:
+        ts = [threading.Thread(target=one, daemon=True) for _ in range(par)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(40)
+        rounds += 1
+    check(len(results) == rounds * par, 'only %d of %d runs ended'
+          % (len(results), rounds * par))
+    return results, time.monotonic() - t0
 
 
 @h.case(timeout=60)
@@ -58,7 +101,11 @@ def upload_64mib_sha256_after_half_close():
             s.sendall(chunk)
             hh.update(chunk)
         s.shutdown(socket.SHUT_WR)
-        line = H.recv_line(s, timeout=30)
+        try:
+            line = H.recv_line(s, timeout=10)
+        except H.Failure as e:
+            raise H.Failure('no digest within 10s of the half-close (%s): '
+                            'the client\'s EOF did not reach the backend' % e)
         dt = time.monotonic() - t0
         check(line.decode().strip() == hh.hexdigest(),
               'backend got different bytes: sha256 %r, sent %s'
@@ -77,7 +124,7 @@ def download_64mib_intact():
     s = H.connect(port, timeout=30)
     try:
         t0 = time.monotonic()
-        total, digest = read_all(s, 40)
+        total, digest = read_all(s, 40, size)
         dt = time.monotonic() - t0
     finally:
         s.close()
@@ -96,7 +143,7 @@ def download_after_client_half_close():
     try:
         s.sendall(b'request\n')
         s.shutdown(socket.SHUT_WR)
-        total, digest = read_all(s, 30)
+        total, digest = read_all(s, 30, size)
     finally:
         s.close()
     check(total == size, 'got %d bytes after half-close, want %d'
@@ -125,13 +172,72 @@ def echo_16mib_full_duplex():
     t = threading.Thread(target=sender, daemon=True)
     t.start()
     try:
-        total, digest = read_all(s, 45)
+        total, digest = read_all(s, 45, size)
         t.join(10)
     finally:
         s.close()
     check(not err, 'sending failed: %r' % err)
     check(total == size, 'echoed %d bytes, want %d' % (total, size))
     check(digest == sent.hexdigest(), 'echoed bytes differ')
+
+
+@h.case(timeout=60)
+def eof_follows_last_byte_every_time():
+    # Many downloads, 4 at a time, for a few seconds: every one must end
+    # with the backend's EOF right after its last byte. A relay that loses
+    # an EOF which arrives while data is still pending shows up here as a
+    # stall (it would only end at timeout_idle).
+    size, par, seconds, max_rounds = 16 * MiB, 4, 5.0, 200
+    port, _ = proxy_to(h.start_backend('stream', size, name='stream'))
+
+    def one():
+        s = H.connect(port, timeout=5)
+        try:
+            total, _ = read_all(s, 30, size, stall=1.5)
+            return None if total == size else ('got %d of %d bytes'
+                                               % (total, size))
+        finally:
+            s.close()
+    results, dt = rounds_of(par, seconds, max_rounds, one)
+    bad = [r for r in results if r]
+    print('  %d downloads of %d MiB in %.1fs, %d bad'
+          % (len(results), size // MiB, dt, len(bad)))
+    check(not bad, '%d of %d downloads failed, first: %s'
+          % (len(bad), len(results), bad[0] if bad else ''))
+
+
+@h.case(timeout=60)
+def half_close_reaches_slow_backend():
+    # The mirror case: the client's EOF arrives while baton still holds
+    # data for a slow backend; it must reach the backend once that is
+    # flushed, or the backend never replies.
+    size = 8 * MiB
+    port, _ = proxy_to(h.start_backend('sha256', name='slowsum',
+                                       options=['--read-delay-ms', '1']))
+    want = B.pattern_sha256(size)
+
+    def one():
+        s = H.connect(port, timeout=30)
+        try:
+            for chunk in B.pattern_chunks(size):
+                s.sendall(chunk)
+            s.shutdown(socket.SHUT_WR)
+            try:
+                line = H.recv_line(s, timeout=3)
+            except H.Failure as e:
+                return ('no digest within 3s of the half-close (%s): the '
+                        'client\'s EOF did not reach the backend' % e)
+            if line.decode().strip() != want:
+                return 'digest mismatch'
+            return None
+        finally:
+            s.close()
+    results, dt = rounds_of(4, 5.0, 100, one)
+    bad = [r for r in results if r]
+    print('  %d uploads of %d MiB in %.1fs, %d bad'
+          % (len(results), size // MiB, dt, len(bad)))
+    check(not bad, '%d of %d uploads failed, first: %s'
+          % (len(bad), len(results), bad[0] if bad else ''))
 
 
 class SlowReader(threading.Thread):
