@@ -389,7 +389,7 @@ session_pump(struct session *s, struct half *h, struct side *src,
 	size_t sent;
 	ssize_t n;
 
-	for (int round = 0; round < PUMP_ROUNDS; round++) {
+	for (int round = 0;; round++) {
 		if (h->buf != NULL) {
 			struct rbuf *b = h->buf;
 			if (session_send(s, dst, b->data + b->off,
@@ -415,6 +415,14 @@ session_pump(struct session *s, struct half *h, struct side *src,
 		}
 		if (!src->readable)
 			return 0;
+		if (round == PUMP_ROUNDS) {
+			/*
+			 * Fair share used with src still readable: the edge is
+			 * spent, so come back after the other sessions.
+			 */
+			event_active(&src->ev, EV_READ, 1);
+			return 0;
+		}
 		do
 			n = recv(src->fd, w->scratch, RBUF_SIZE, 0);
 		while (n == -1 && errno == EINTR);
@@ -449,13 +457,6 @@ session_pump(struct session *s, struct half *h, struct side *src,
 			memcpy(h->buf->data, w->scratch + sent, h->buf->len);
 		}
 	}
-	/*
-	 * Out of rounds with src still readable: the edge is spent, so ask the
-	 * loop to come back after the other sessions had their turn.
-	 */
-	if (src->readable && h->buf == NULL)
-		event_active(&src->ev, EV_READ, 1);
-	return 0;
 write_error:
 	*why = dst == &s->client ? "client write error" : "server write error";
 	return -1;

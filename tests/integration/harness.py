@@ -12,7 +12,6 @@ Exit status of run(): 0 all passed (or some skipped), 1 a case failed,
 """
 
 import atexit
-import errno
 import os
 import re
 import resource
@@ -35,6 +34,8 @@ LOCALHOST = '127.0.0.1'
 
 SKIP_STATUS = 77
 STOP_GRACE = 3.0        # seconds between SIGTERM and SIGKILL at cleanup
+SANITIZER_RE = re.compile(r'(ERROR|WARNING): [A-Za-z]+Sanitizer|'
+                          r'runtime error: ')
 
 
 class Failure(AssertionError):
@@ -265,7 +266,7 @@ def wait_closed(sock, timeout):
 
 
 def raise_nofile(want):
-    """Raise this process's fd limit to WANT; Skip if the hard limit is less."""
+    """Raise our fd limit to WANT; Skip if the hard limit is lower."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < want:
         raise Skip('RLIMIT_NOFILE hard limit %d < %d needed' % (hard, want))
@@ -392,7 +393,8 @@ class Baton:
         """
         cport = client_sock.getsockname()[1]
         inodes = {r['inode'] for r in tcp_table()
-                  if r['remote_port'] == cport and r['local_port'] in self.ports
+                  if r['remote_port'] == cport
+                  and r['local_port'] in self.ports
                   and r['state'] == TCP_ESTABLISHED}
         for pid in self.workers():
             if socket_inodes(pid) & inodes:
@@ -524,11 +526,30 @@ class Harness:
             self.failed = True
             self._dump_logs()
         self._stop_case_procs()
+        report = self._sanitizer_report()
+        if report and status != 'FAIL':
+            status, why = 'FAIL', 'sanitizer report in %s' % report[0]
+            print('---- %s ----\n%s---- end ----' % report)
         dt = time.monotonic() - t0
         print('%s: %s (%.1fs)%s' % (status, name, dt,
                                     ': ' + why if why else ''))
         sys.stdout.flush()
         return status
+
+    def _sanitizer_report(self):
+        """(log path, excerpt) of the first ASan/LSan/UBSan report in a
+        log of this case's batons (read after they stopped), or None."""
+        for b in self.batons:
+            try:
+                text = b.log()
+            except OSError:
+                continue
+            m = SANITIZER_RE.search(text)
+            if m:
+                start = text.rfind('\n', 0, m.start()) + 1
+                return b.log_path, ''.join(
+                    text[start:].splitlines(True)[:40])
+        return None
 
     def _dump_logs(self):
         for b in self.batons:
@@ -716,12 +737,9 @@ def config(frontend_port, servers, workers=2, drain='5s', idle='30s',
     return '\n'.join(lines)
 
 
-def is_errno(exc, *codes):
-    return isinstance(exc, OSError) and exc.errno in codes
-
-
 __all__ = ['Harness', 'Failure', 'Skip', 'check', 'poll_until', 'connect',
-           'try_connect', 'blackhole', 'recv_line', 'recv_exact', 'echo_ok', 'wait_closed',
+           'try_connect', 'blackhole', 'recv_line', 'recv_exact', 'echo_ok',
+           'wait_closed',
            'raise_nofile', 'free_port', 'config', 'tcp_table', 'socket_inodes',
-           'proc_children', 'proc_alive', 'proc_rss_kib', 'errno', 'is_errno',
+           'proc_children', 'proc_alive', 'proc_rss_kib',
            'TCP_ESTABLISHED', 'TCP_LISTEN', 'PYTHON', 'BATON']

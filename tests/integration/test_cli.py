@@ -176,7 +176,8 @@ server = a1 127.0.0.1:18001
 
 @h.case
 def t_bad_unknown_section():
-    bad_file('section.ini', BASE_FRONT + '>>[frontnd web2]\nlisten = 127.0.0.1:1\n')
+    bad_file('section.ini',
+             BASE_FRONT + '>>[frontnd web2]\nlisten = 127.0.0.1:1\n')
 
 
 @h.case

@@ -2,6 +2,7 @@
 """test_timeouts.py -- timeout_idle: an idle connection is closed, one with
 bytes moving in either direction (or both) stays open."""
 
+import hashlib
 import os
 import socket
 import sys
@@ -97,7 +98,6 @@ def upload_only_activity_keeps_open():
     port = proxy_to(h.start_backend('sha256', name='sum'))
     s = H.connect(port)
     try:
-        import hashlib
         sent = b''
         t0 = time.monotonic()
         while time.monotonic() - t0 < 3 * IDLE:
