@@ -480,12 +480,19 @@ session_relay(struct session *s)
 		session_close(s, "done");
 }
 
+/*
+ * Record what the kernel reported for one side. EV_CLOSED (EPOLLRDHUP)
+ * means the peer is done sending: read on until EOF. libevent reports
+ * EPOLLHUP as plain read|write, without EV_CLOSED; a socket hangs up only
+ * once its write side is shut too, so after we shut it (wshut) every read
+ * event is treated the same way.
+ */
 static void
-side_mark(struct side *sd, short what)
+side_mark(struct side *sd, short what, int wshut)
 {
 	if (what & (EV_READ | EV_CLOSED))
 		sd->readable = 1;
-	if (what & EV_CLOSED)
+	if ((what & EV_CLOSED) || ((what & EV_READ) && wshut))
 		sd->rdhup = 1;
 	if (what & EV_WRITE)
 		sd->writable = 1;
@@ -496,7 +503,7 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 
-	side_mark(&s->client, what);
+	side_mark(&s->client, what, s->down.shut);
 	session_relay(s);
 }
 
@@ -514,7 +521,7 @@ session_server_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		what |= EV_WRITE;
 	}
-	side_mark(&s->server, what);
+	side_mark(&s->server, what, s->up.shut);
 	session_relay(s);
 }
 
