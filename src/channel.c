@@ -17,6 +17,8 @@ chan_record_size(int type)
 		return sizeof(struct chan_conn);
 	case CHAN_ACK:
 		return sizeof(struct chan_ack);
+	case CHAN_STATS:
+		return sizeof(struct stat_record);
 	default:
 		return 0;
 	}
@@ -33,6 +35,10 @@ chan_count_range(int type, size_t *min, size_t *max)
 		break;
 	case CHAN_ACK:
 		*min = *max = 1;
+		break;
+	case CHAN_STATS:
+		*min = 1;
+		*max = CHAN_MAX_STATS;
 		break;
 	default:
 		*min = *max = 0;
@@ -111,6 +117,9 @@ chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
 				return -1;
 			}
 		}
+	} else if (h.type == CHAN_STATS) {
+		m->stats = (const struct stat_record *)
+		    (const void *)((const char *)buf + sizeof(h));
 	} else if (h.type == CHAN_ACK) {
 		struct chan_ack a;
 		memcpy(&a, (const char *)buf + sizeof(h), sizeof(a));

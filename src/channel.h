@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stats.h"
+
 /*
  * One channel per worker: a SOCK_SEQPACKET socketpair, so every sendmsg is
  * one message. A message is a chan_hdr and then `count` fixed records of
@@ -26,6 +28,7 @@ enum chan_type {
 	CHAN_ACK,	/* worker -> master: sockets up to id received */
 	CHAN_DRAIN,	/* master -> worker: finish and exit */
 	CHAN_READY,	/* worker -> master: loop running */
+	CHAN_STATS,	/* worker -> master: counters (struct stat_record) */
 	CHAN_TYPE_MAX
 };
 
@@ -50,11 +53,16 @@ struct chan_ack {
 	uint64_t	upto;
 };
 
+/* Most stat records one CHAN_STATS message carries. */
+#define CHAN_MAX_STATS	((CHAN_MSG_MAX - sizeof(struct chan_hdr)) / \
+			    sizeof(struct stat_record))
+
 /* A decoded message; records point into the caller's buffer. */
 struct chan_msg {
 	int			 type;
 	size_t			 count;
 	const struct chan_conn	*conns;
+	const struct stat_record *stats;
 	uint64_t		 ack;
 };
 

@@ -822,6 +822,8 @@ config_validate(struct parse *p)
 		if (b->nservers == 0)
 			errlist_add(p->errs, "%s:%d: [backend %s] no server",
 			    p->name, b->line, b->name);
+		b->server_base = cfg->nservers;
+		cfg->nservers += b->nservers;
 		for (size_t j = 0; j < b->nservers; j++)
 			if (b->servers[j].send_proxy == -1)
 				b->servers[j].send_proxy = b->send_proxy;

@@ -59,6 +59,7 @@ struct backend_conf {
 	unsigned		 rise;
 	unsigned		 fall;
 	int			 send_proxy;	/* default for its servers */
+	size_t			 server_base;	/* first flat server index */
 };
 
 struct listen_conf {
@@ -102,6 +103,7 @@ struct config {
 	size_t			 nfrontends;
 	struct backend_conf	*backends;
 	size_t			 nbackends;
+	size_t			 nservers;	/* over all backends */
 };
 
 /* Error messages, each "FILE:LINE: text", in the order found. */

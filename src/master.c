@@ -16,9 +16,11 @@
 
 #include "channel.h"
 #include "config.h"
+#include "endpoint.h"
 #include "log.h"
 #include "master.h"
 #include "net.h"
+#include "stats.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up of one listener */
@@ -48,7 +50,10 @@ struct wproc {
 	struct event	*respawn_ev;
 	struct timeval	 started;
 	unsigned	 backoff_ms;
+	unsigned	 generation;
 	uint64_t	 acked;
+	uint64_t	 sent;		/* sockets handed over */
+	struct stats_table st;		/* its latest report */
 };
 
 struct listener {
@@ -82,6 +87,15 @@ struct master {
 	uint64_t		 next_id;
 	int			 paused;
 	int			 stopping;
+
+	struct endpoint		*endpoint;	/* stats over HTTP */
+	struct timeval		 start;
+	unsigned		 generation;
+	uint64_t		 reloads;
+	uint64_t		 reload_failures;
+	uint64_t		 redispatched;
+	struct stats_table	 retired;	/* exited workers' totals */
+	uint8_t			*server_status;	/* per flat server */
 };
 
 static void	master_spawn(struct wproc *wp);
@@ -136,38 +150,77 @@ master_send_conns(struct wproc *wp, struct pending *p, size_t n)
 	return chan_send(wp->chan, buf, len, fds, n);
 }
 
+/* Sockets sent to wp and not yet closed, as far as its reports tell. */
+static uint64_t
+wproc_load(const struct wproc *wp)
+{
+	uint64_t closed = wp->st.all.total - wp->st.all.active;
+
+	return wp->sent > closed ? wp->sent - closed : 0;
+}
+
 /*
- * Hand the pending sockets to the workers, round-robin, in batches (one
- * sendmsg per worker). A worker whose channel is full is skipped; when all
- * are full the listeners pause for a moment: no socket is dropped.
+ * The next worker for a socket, skipping the ones marked full: the next in
+ * turn, or with dispatch = leastconn the one with the fewest open
+ * connections (sent minus closed), the next in turn among ties. NULL when
+ * every live worker is full.
+ */
+static struct wproc *
+master_pick(struct master *m, const unsigned char *full)
+{
+	struct wproc *best = NULL;
+
+	for (size_t k = 0; k < m->nworkers; k++) {
+		size_t i = (m->rr + k) % m->nworkers;
+		struct wproc *wp = &m->workers[i];
+		if (!wproc_alive(wp) || full[i])
+			continue;
+		if (m->cfg->dispatch != DISPATCH_LEASTCONN) {
+			best = wp;
+			break;
+		}
+		if (best == NULL || wproc_load(wp) < wproc_load(best))
+			best = wp;
+	}
+	if (best != NULL)
+		m->rr = (size_t)best->id + 1;
+	return best;
+}
+
+/*
+ * Hand the pending sockets to the workers in batches (one sendmsg per
+ * worker per round). Round-robin gives each worker an equal share;
+ * leastconn gives one socket at a time to the least loaded. A worker whose
+ * channel is full is skipped; when all are, the listeners pause for a
+ * moment: no socket is dropped.
  */
 static void
 master_dispatch(struct master *m)
 {
-	size_t alive = 0, full = 0, done = 0;
+	unsigned char full[CONFIG_MAX_WORKERS] = { 0 };
+	size_t alive = 0, done = 0;
+	struct wproc *wp;
 
 	for (size_t i = 0; i < m->nworkers; i++)
 		alive += wproc_alive(&m->workers[i]);
-	while (done < m->npend && alive > 0 && full < alive) {
-		struct wproc *wp = &m->workers[m->rr++ % m->nworkers];
-		size_t left = m->npend - done, share;
+	while (done < m->npend && (wp = master_pick(m, full)) != NULL) {
+		size_t share = 1;
 
-		if (!wproc_alive(wp))
-			continue;
-		share = (left + alive - 1) / alive;
+		if (m->cfg->dispatch != DISPATCH_LEASTCONN)
+			share = (m->npend - done + alive - 1) / alive;
 		if (share > CHAN_MAX_FDS)
 			share = CHAN_MAX_FDS;
 		if (master_send_conns(wp, &m->pend[done], share) == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ENOBUFS)
 				log_warn("channel to worker %d", wp->id);
-			full++;
+			full[wp->id] = 1;
 			continue;
 		}
 		for (size_t i = 0; i < share; i++)
 			close(m->pend[done + i].fd);
+		wp->sent += share;
 		done += share;
-		full = 0;
 	}
 	if (done > 0) {
 		memmove(m->pend, m->pend + done,
@@ -317,6 +370,12 @@ master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 		if (wp->state == WP_STARTING)
 			wp->state = WP_RUNNING;
 		return 0;
+	case CHAN_STATS:
+		if (stats_apply(&wp->st, m.stats, m.count, err,
+		    sizeof(err)) == -1)
+			log_warnx("worker %d (pid %d): bad stats report dropped: "
+			    "%s", wp->id, (int)wp->pid, err);
+		return 0;
 	case CHAN_ACK:
 		if (m.ack < wp->acked || m.ack > wp->m->next_id) {
 			log_warnx("worker %d: bad acknowledgement %llu", wp->id,
@@ -394,8 +453,14 @@ master_forget(struct master *m, struct wproc *self)
 	event_free(m->resume_ev);
 	if (m->stop_ev != NULL)
 		event_free(m->stop_ev);
+	if (m->endpoint != NULL)
+		endpoint_free(m->endpoint);
 	event_base_free(m->base);
 	free(m->listeners);
+	for (size_t i = 0; i < m->nworkers; i++)
+		stats_table_free(&m->workers[i].st);
+	stats_table_free(&m->retired);
+	free(m->server_status);
 }
 
 static void
@@ -441,6 +506,8 @@ master_spawn(struct wproc *wp)
 	wp->pid = pid;
 	wp->chan = sv[0];
 	wp->acked = 0;
+	wp->sent = 0;
+	wp->generation = m->generation;
 	wp->state = WP_STARTING;
 	gettimeofday(&wp->started, NULL);
 	wp->chan_ev = event_new(m->base, wp->chan, EV_READ | EV_PERSIST,
@@ -491,6 +558,9 @@ master_reaped(struct master *m, struct wproc *wp, int status)
 	else
 		log_debug("worker %d (pid %d) exited", wp->id, (int)wp->pid);
 	wproc_close(wp);
+	/* Its connections died with it; its totals live on. */
+	stats_table_add(&m->retired, &wp->st, 1);
+	stats_table_zero(&wp->st);
 	wp->state = WP_EMPTY;
 	wp->pid = -1;
 	if (m->stopping) {
@@ -609,6 +679,66 @@ master_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+static const char *const wproc_state_names[] = {
+	"empty", "starting", "running", "draining",
+};
+
+/*
+ * Gather what the stats endpoint shows: every live worker's latest report
+ * added to the totals of those that exited. Freed by master_stats_done().
+ */
+static int
+master_stats_view(void *arg, struct stats_view *v)
+{
+	struct master *m = arg;
+	struct timeval now;
+	size_t n = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (stats_table_init(&v->sum, m->cfg) == -1)
+		return -1;
+	if ((v->workers = calloc(m->nworkers + 1, sizeof(*v->workers))) ==
+	    NULL) {
+		stats_table_free(&v->sum);
+		return -1;
+	}
+	stats_table_add(&v->sum, &m->retired, 0);
+	for (size_t i = 0; i < m->nworkers; i++) {
+		struct wproc *wp = &m->workers[i];
+		struct stats_worker *ws = &v->workers[n];
+		if (wp->state == WP_EMPTY)
+			continue;
+		stats_table_add(&v->sum, &wp->st, 0);
+		ws->id = wp->id;
+		ws->pid = wp->pid;
+		ws->generation = wp->generation;
+		ws->state = wproc_state_names[wp->state];
+		ws->c = wp->st.all;
+		n++;
+	}
+	gettimeofday(&now, NULL);
+	v->version = PACKAGE_VERSION;
+	v->pid = getpid();
+	v->uptime_s = (double)(now.tv_sec - m->start.tv_sec) +
+	    (double)(now.tv_usec - m->start.tv_usec) / 1e6;
+	v->generation = m->generation;
+	v->reloads = m->reloads;
+	v->reload_failures = m->reload_failures;
+	v->redispatched = m->redispatched;
+	v->cfg = m->cfg;
+	v->nworkers = n;
+	v->server_status = m->server_status;
+	return 0;
+}
+
+static void
+master_stats_done(void *arg, struct stats_view *v)
+{
+	stats_table_free(&v->sum);
+	free(v->workers);
+	memset(v, 0, sizeof(*v));
+}
+
 static int
 master_init(struct master *m, struct config *cfg)
 {
@@ -627,7 +757,13 @@ master_init(struct master *m, struct config *cfg)
 	if ((m->resume_ev = evtimer_new(m->base, master_resume_cb, m)) == NULL)
 		return -1;
 	m->nworkers = cfg->workers;
+	m->generation = 1;
+	gettimeofday(&m->start, NULL);
 	if ((m->workers = calloc(m->nworkers, sizeof(*m->workers))) == NULL)
+		return -1;
+	if (stats_table_init(&m->retired, cfg) == -1)
+		return -1;
+	if ((m->server_status = calloc(cfg->nservers + 1, 1)) == NULL)
 		return -1;
 	for (size_t i = 0; i < m->nworkers; i++) {
 		struct wproc *wp = &m->workers[i];
@@ -636,7 +772,8 @@ master_init(struct master *m, struct config *cfg)
 		wp->chan = -1;
 		wp->pid = -1;
 		wp->respawn_ev = evtimer_new(m->base, master_respawn_cb, wp);
-		if (wp->respawn_ev == NULL)
+		if (wp->respawn_ev == NULL ||
+		    stats_table_init(&wp->st, cfg) == -1)
 			return -1;
 	}
 	return 0;
@@ -647,13 +784,19 @@ master_free(struct master *m)
 {
 	master_close_listeners(m);
 	master_close_pending(m);
+	if (m->endpoint != NULL)
+		endpoint_free(m->endpoint);
+	m->endpoint = NULL;
 	for (size_t i = 0; m->workers != NULL && i < m->nworkers; i++) {
 		wproc_close(&m->workers[i]);
 		if (m->workers[i].respawn_ev != NULL)
 			event_free(m->workers[i].respawn_ev);
+		stats_table_free(&m->workers[i].st);
 	}
 	free(m->workers);
 	free(m->listeners);
+	stats_table_free(&m->retired);
+	free(m->server_status);
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
 		if (m->sigs[i] != NULL)
 			event_free(m->sigs[i]);
@@ -683,6 +826,9 @@ master_main(struct config *cfg)
 		log_warn("cannot initialise");
 		rc = 2;
 	} else if (master_bind(m) == -1) {
+		rc = 2;
+	} else if (cfg->has_stats && (m->endpoint = endpoint_new(m->base, cfg,
+	    master_stats_view, master_stats_done, m)) == NULL) {
 		rc = 2;
 	} else {
 		log_notice("baton %s started: %zu workers", PACKAGE_VERSION,

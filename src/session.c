@@ -53,6 +53,8 @@ struct session {
 	uint64_t		 last_ms;	/* last byte moved */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
+	struct stat_counters	*fc;		/* the frontend's counters */
+	struct stat_counters	*sc;		/* the server's, once connected */
 	uint32_t		 frontend;
 	int			 srv;		/* server index or -1 */
 	unsigned		 connected:1;
@@ -100,6 +102,13 @@ static const struct backend_conf *
 session_backend_conf(const struct session *s)
 {
 	return &s->w->cfg->backends[session_frontend(s)->backend];
+}
+
+static struct stat_counters *
+session_server_counters(const struct session *s, int srv)
+{
+	return &s->w->stats.servers[session_backend_conf(s)->server_base +
+	    (size_t)srv];
 }
 
 static struct rbuf *
@@ -189,22 +198,15 @@ void
 session_close(struct session *s, const char *reason)
 {
 	struct worker *w = s->w;
-	struct counters *fc = &w->frontends[s->frontend];
 
 	session_log_end(s, reason);
-	if (s->connected) {
-		struct counters *sc = &session_backend(s)->servers[s->srv];
-		sc->active--;
+	if (s->sc != NULL) {
+		s->sc->active--;
 		session_backend(s)->lb.servers[s->srv].active--;
-		sc->bytes_in += s->bytes_in;
-		sc->bytes_out += s->bytes_out;
 	}
-	fc->active--;
-	fc->bytes_in += s->bytes_in;
-	fc->bytes_out += s->bytes_out;
-	w->all.active--;
-	w->all.bytes_in += s->bytes_in;
-	w->all.bytes_out += s->bytes_out;
+	s->fc->active--;
+	w->stats.all.active--;
+	worker_stats_changed(w);
 
 	side_close(&s->client);
 	side_close(&s->server);
@@ -221,21 +223,23 @@ session_close(struct session *s, const char *reason)
 void
 session_start(struct worker *w, int fd, const struct chan_conn *c)
 {
+	struct stat_counters *fc = &w->stats.frontends[c->frontend];
 	struct session *s;
 
-	w->frontends[c->frontend].total++;
-	w->frontends[c->frontend].active++;
-	w->all.total++;
-	w->all.active++;
+	fc->total++;
+	w->stats.all.total++;
+	worker_stats_changed(w);
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("session");
 		close(fd);
-		w->frontends[c->frontend].errors++;
-		w->frontends[c->frontend].active--;
-		w->all.active--;
+		fc->errors++;
+		w->stats.all.errors++;
 		return;
 	}
+	fc->active++;
+	w->stats.all.active++;
 	s->w = w;
+	s->fc = fc;
 	s->id = c->id;
 	s->frontend = c->frontend;
 	s->family = c->family;
@@ -290,7 +294,8 @@ session_connect(struct session *s)
 			log_debug("connect to %s (%s): %s",
 			    bc->servers[srv].name, bc->servers[srv].addr_text,
 			    strerror(errno));
-			wb->servers[srv].failures++;
+			session_server_counters(s, srv)->failures++;
+			w->stats.all.failures++;
 			continue;
 		}
 		s->server.fd = fd;
@@ -307,7 +312,8 @@ session_connect(struct session *s)
 		return;
 	}
 	s->srv = -1;
-	w->frontends[s->frontend].errors++;
+	s->fc->errors++;
+	w->stats.all.errors++;
 	session_close(s, srv == -1 && s->ntried == 0 ? "no server up" :
 	    "no server reachable");
 }
@@ -321,7 +327,8 @@ session_connect_failed(struct session *s, const char *why)
 	log_warnx("%s: connect to %s/%s (%s) failed: %s",
 	    session_frontend(s)->name, bc->name, bc->servers[s->srv].name,
 	    bc->servers[s->srv].addr_text, why);
-	session_backend(s)->servers[s->srv].failures++;
+	session_server_counters(s, s->srv)->failures++;
+	s->w->stats.all.failures++;
 	side_close(&s->server);
 	event_del(&s->timer);
 	session_connect(s);
@@ -335,8 +342,9 @@ session_connected(struct session *s)
 	struct timeval tv;
 
 	s->connected = 1;
-	wb->servers[s->srv].total++;
-	wb->servers[s->srv].active++;
+	s->sc = session_server_counters(s, s->srv);
+	s->sc->total++;
+	s->sc->active++;
 	wb->lb.servers[s->srv].active++;
 	s->last_ms = session_now(s->w);
 	event_del(&s->timer);
@@ -462,17 +470,37 @@ write_error:
 	return -1;
 }
 
+/* Add bytes moved to the counters the master sees. */
+static void
+session_count_bytes(struct session *s, uint64_t in, uint64_t out)
+{
+	struct stat_counters *all = &s->w->stats.all;
+
+	all->bytes_in += in;
+	all->bytes_out += out;
+	s->fc->bytes_in += in;
+	s->fc->bytes_out += out;
+	s->sc->bytes_in += in;
+	s->sc->bytes_out += out;
+	worker_stats_changed(s->w);
+}
+
 /* Relay both ways as far as the sockets allow; close when both are done. */
 static void
 session_relay(struct session *s)
 {
 	const char *why = NULL;
-	uint64_t dummy = 0;
+	uint64_t dummy = 0, in = s->bytes_in, out = s->bytes_out;
+	int rc;
 
-	if (session_pump(s, &s->up, &s->client, &s->server, &s->bytes_in,
-	    &dummy, &why) == -1 ||
-	    session_pump(s, &s->down, &s->server, &s->client, &dummy,
-	    &s->bytes_out, &why) == -1) {
+	rc = session_pump(s, &s->up, &s->client, &s->server, &s->bytes_in,
+	    &dummy, &why);
+	if (rc == 0)
+		rc = session_pump(s, &s->down, &s->server, &s->client, &dummy,
+		    &s->bytes_out, &why);
+	if (s->bytes_in != in || s->bytes_out != out)
+		session_count_bytes(s, s->bytes_in - in, s->bytes_out - out);
+	if (rc == -1) {
 		session_close(s, why);
 		return;
 	}

@@ -21,6 +21,7 @@
 #define CHAN_READS	64	/* messages per wake-up before yielding */
 
 static void	worker_drain(struct worker *w, const char *why);
+static void	worker_report_cb(evutil_socket_t, short, void *);
 
 static void
 worker_send(struct worker *w, int type, const void *rec, size_t count)
@@ -162,6 +163,53 @@ worker_drain(struct worker *w, const char *why)
 		worker_drain_timeout(-1, 0, w);
 }
 
+/*
+ * Send every counter to the master, absolute values in as many messages as
+ * it takes. Never blocks: on a full channel, try again a little later.
+ */
+static void
+worker_report(struct worker *w)
+{
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	struct stat_record recs[CHAN_MAX_STATS];
+	size_t n, len, first = 0, total = stats_nrecords(&w->stats);
+
+	while (first < total) {
+		n = stats_records(&w->stats, first, recs, CHAN_MAX_STATS);
+		len = chan_encode(buf, sizeof(buf), CHAN_STATS, recs, n);
+		if (len == 0 || chan_send(w->chan, buf, len, NULL, 0) == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ENOBUFS) {
+				log_warn("worker %d: stats report", w->id);
+				return;
+			}
+			worker_stats_changed(w);
+			return;
+		}
+		first += n;
+	}
+}
+
+static void
+worker_report_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	w->report_armed = 0;
+	worker_report(w);
+}
+
+void
+worker_stats_changed(struct worker *w)
+{
+	static const struct timeval every = { 0, 250 * 1000 };
+
+	if (w->report_armed)
+		return;
+	w->report_armed = 1;
+	evtimer_add(w->report_timer, &every);
+}
+
 void
 worker_session_done(struct worker *w)
 {
@@ -193,9 +241,8 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 		return -1;
 	if ((w->scratch = malloc(RBUF_SIZE)) == NULL)
 		return -1;
-	w->frontends = calloc(cfg->nfrontends, sizeof(*w->frontends));
 	w->backends = calloc(cfg->nbackends, sizeof(*w->backends));
-	if (w->frontends == NULL || w->backends == NULL)
+	if (w->backends == NULL || stats_table_init(&w->stats, cfg) == -1)
 		return -1;
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct backend_conf *bc = &cfg->backends[i];
@@ -203,8 +250,7 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 		wb->lb.algo = bc->balance;
 		wb->lb.n = bc->nservers;
 		wb->lb.servers = calloc(bc->nservers, sizeof(*wb->lb.servers));
-		wb->servers = calloc(bc->nservers, sizeof(*wb->servers));
-		if (wb->lb.servers == NULL || wb->servers == NULL)
+		if (wb->lb.servers == NULL)
 			return -1;
 		for (size_t j = 0; j < bc->nservers; j++) {
 			wb->lb.servers[j].weight = (int)bc->servers[j].weight;
@@ -214,6 +260,9 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 	}
 	w->chan_ev = event_new(w->base, chan, EV_READ | EV_PERSIST,
 	    worker_chan_cb, w);
+	if ((w->report_timer = evtimer_new(w->base, worker_report_cb, w)) ==
+	    NULL)
+		return -1;
 	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
 	w->sig_usr1 = evsignal_new(w->base, SIGUSR1, worker_sigusr1, w);
 	if (w->chan_ev == NULL || w->sig_term == NULL || w->sig_usr1 == NULL ||
@@ -231,6 +280,8 @@ worker_free(struct worker *w)
 
 	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
 		session_close(s, "worker exit");
+	if (w->report_timer != NULL)
+		worker_report(w);	/* the last word on our counters */
 	session_free_pool(w);
 	if (w->chan_ev != NULL)
 		event_free(w->chan_ev);
@@ -240,12 +291,12 @@ worker_free(struct worker *w)
 		event_free(w->sig_usr1);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
-	for (size_t i = 0; w->backends != NULL && i < w->cfg->nbackends; i++) {
+	if (w->report_timer != NULL)
+		event_free(w->report_timer);
+	for (size_t i = 0; w->backends != NULL && i < w->cfg->nbackends; i++)
 		free(w->backends[i].lb.servers);
-		free(w->backends[i].servers);
-	}
 	free(w->backends);
-	free(w->frontends);
+	stats_table_free(&w->stats);
 	free(w->scratch);
 	if (w->base != NULL)
 		event_base_free(w->base);

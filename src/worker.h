@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "balance.h"
+#include "stats.h"
 
 struct config;
 struct event;
@@ -13,19 +14,8 @@ struct event_base;
 struct session;
 struct rbuf;
 
-/* Counters kept per frontend and per server, reported to the master. */
-struct counters {
-	uint64_t	active;
-	uint64_t	total;
-	uint64_t	errors;		/* frontend: reached no server */
-	uint64_t	failures;	/* server: connect failures */
-	uint64_t	bytes_in;	/* from clients */
-	uint64_t	bytes_out;	/* to clients */
-};
-
 struct wbackend {
 	struct lb		 lb;
-	struct counters		*servers;	/* one per server */
 };
 
 TAILQ_HEAD(session_list, session);
@@ -43,8 +33,9 @@ struct worker {
 	int			 draining;
 
 	struct wbackend		*backends;	/* one per backend */
-	struct counters		*frontends;	/* one per frontend */
-	struct counters		 all;
+	struct stats_table	 stats;		/* reported to the master */
+	struct event		*report_timer;
+	int			 report_armed;
 
 	struct session_list	 sessions;
 	char			*scratch;	/* one read at a time */
@@ -62,5 +53,7 @@ struct worker {
 int	worker_main(struct config *cfg, int id, int chan);
 /* A session ended; the worker exits when draining and none is left. */
 void	worker_session_done(struct worker *w);
+/* Counters changed: report them to the master within 250 ms. */
+void	worker_stats_changed(struct worker *w);
 
 #endif

@@ -1,0 +1,208 @@
+/* endpoint.c -- the stats HTTP endpoint: /stats, /metrics, the dashboard */
+#include "ac_config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "config.h"
+#include "dashboard.h"
+#include "endpoint.h"
+#include "log.h"
+#include "net.h"
+#include "stats.h"
+
+struct endpoint {
+	struct evhttp		*http;
+	int			 fd;
+	char			*token;
+	endpoint_view_fn	 view;
+	endpoint_done_fn	 done;
+	void			*arg;
+};
+
+/* Compare without leaking, through timing, how much of the token matched. */
+static int
+endpoint_token_ok(const char *want, const char *got)
+{
+	size_t wl = strlen(want), gl = strlen(got);
+	unsigned char diff = wl != gl;
+
+	for (size_t i = 0; i < wl; i++)
+		diff |= (unsigned char)want[i] ^
+		    (unsigned char)(i < gl ? got[i] : 0);
+	return diff == 0;
+}
+
+static int
+endpoint_authorized(struct endpoint *e, struct evhttp_request *req)
+{
+	const char *h;
+
+	if (e->token == NULL)
+		return 1;
+	h = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return 0;
+	return endpoint_token_ok(e->token, h + 7);
+}
+
+static void
+endpoint_reply(struct evhttp_request *req, int code, const char *reason,
+    const char *type, const char *body, size_t len)
+{
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evbuffer_new();
+
+	evhttp_add_header(hdrs, "Content-Type", type);
+	evhttp_add_header(hdrs, "Cache-Control", "no-store");
+	if (out != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+		evbuffer_add(out, body, len);
+	evhttp_send_reply(req, code, reason, out);
+	if (out != NULL)
+		evbuffer_free(out);
+}
+
+static void
+endpoint_error(struct evhttp_request *req, int code, const char *reason)
+{
+	char body[64];
+	int n = snprintf(body, sizeof(body), "%d %s\n", code, reason);
+
+	endpoint_reply(req, code, reason, "text/plain; charset=utf-8", body,
+	    (size_t)n);
+}
+
+static void
+endpoint_render(struct endpoint *e, struct evhttp_request *req, int metrics)
+{
+	struct stats_view v;
+	struct sbuf b = { NULL, 0, 0, 0 };
+
+	if (e->view(e->arg, &v) == -1) {
+		endpoint_error(req, 500, "Internal Server Error");
+		return;
+	}
+	if (metrics)
+		stats_render_prometheus(&v, &b);
+	else
+		stats_render_json(&v, &b);
+	e->done(e->arg, &v);
+	if (b.oom)
+		endpoint_error(req, 500, "Internal Server Error");
+	else
+		endpoint_reply(req, 200, "OK", metrics ?
+		    "text/plain; version=0.0.4; charset=utf-8" :
+		    "application/json", b.s, b.len);
+	sbuf_free(&b);
+}
+
+static void
+endpoint_cb(struct evhttp_request *req, void *arg)
+{
+	struct endpoint *e = arg;
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *path;
+
+	if (!endpoint_authorized(e, req)) {
+		evhttp_add_header(hdrs, "WWW-Authenticate",
+		    "Bearer realm=\"baton\"");
+		endpoint_error(req, 401, "Unauthorized");
+		return;
+	}
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(hdrs, "Allow", "GET, HEAD");
+		endpoint_error(req, 405, "Method Not Allowed");
+		return;
+	}
+	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (path == NULL)
+		path = "";
+	if (strcmp(path, "/stats") == 0)
+		endpoint_render(e, req, 0);
+	else if (strcmp(path, "/metrics") == 0)
+		endpoint_render(e, req, 1);
+	else if (strcmp(path, "/") == 0)
+		endpoint_reply(req, 200, "OK", "text/html; charset=utf-8",
+		    dashboard_html, sizeof(dashboard_html) - 1);
+	else
+		endpoint_error(req, 404, "Not Found");
+}
+
+int
+endpoint_set_token(struct endpoint *e, const char *token)
+{
+	char *copy = NULL;
+
+	if (token != NULL && (copy = strdup(token)) == NULL)
+		return -1;
+	free(e->token);
+	e->token = copy;
+	return 0;
+}
+
+struct endpoint *
+endpoint_new(struct event_base *base, const struct config *cfg,
+    endpoint_view_fn view, endpoint_done_fn done, void *arg)
+{
+	struct endpoint *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		log_warn("stats endpoint");
+		return NULL;
+	}
+	e->fd = -1;
+	e->view = view;
+	e->done = done;
+	e->arg = arg;
+	if (endpoint_set_token(e, cfg->stats_token) == -1 ||
+	    (e->http = evhttp_new(base)) == NULL) {
+		log_warn("stats endpoint");
+		goto fail;
+	}
+	if ((e->fd = net_listen(&cfg->stats_addr, 128)) == -1) {
+		log_error("%s: [stats] cannot listen on %s: %s", cfg->path,
+		    cfg->stats_listen, strerror(errno));
+		goto fail;
+	}
+	evhttp_set_allowed_methods(e->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_timeout(e->http, 10);
+	evhttp_set_max_headers_size(e->http, 8192);
+	evhttp_set_max_body_size(e->http, 65536);
+	evhttp_set_gencb(e->http, endpoint_cb, e);
+	if (evhttp_accept_socket(e->http, e->fd) == -1) {
+		log_warnx("stats endpoint: cannot accept on %s",
+		    cfg->stats_listen);
+		close(e->fd);
+		e->fd = -1;
+		goto fail;
+	}
+	log_info("stats listening on %s", cfg->stats_listen);
+	return e;
+fail:
+	endpoint_free(e);
+	return NULL;
+}
+
+void
+endpoint_free(struct endpoint *e)
+{
+	/* evhttp_free() closes the bound socket it was given. */
+	if (e->http != NULL)
+		evhttp_free(e->http);
+	else if (e->fd != -1)
+		close(e->fd);
+	free(e->token);
+	free(e);
+}

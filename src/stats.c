@@ -1,0 +1,472 @@
+/* stats.c -- counters, worker reports, and their JSON/Prometheus rendering */
+#include "ac_config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "stats.h"
+
+void
+sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->len;
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap - b->len <= (size_t)n)
+			cap *= 2;
+		char *s = realloc(b->s, cap);
+		if (s == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+void
+sbuf_free(struct sbuf *b)
+{
+	free(b->s);
+	memset(b, 0, sizeof(*b));
+}
+
+int
+stats_table_init(struct stats_table *t, const struct config *cfg)
+{
+	memset(t, 0, sizeof(*t));
+	t->nfrontends = cfg->nfrontends;
+	t->nservers = cfg->nservers;
+	t->frontends = calloc(t->nfrontends ? t->nfrontends : 1,
+	    sizeof(*t->frontends));
+	t->servers = calloc(t->nservers ? t->nservers : 1, sizeof(*t->servers));
+	if (t->frontends == NULL || t->servers == NULL) {
+		stats_table_free(t);
+		return -1;
+	}
+	return 0;
+}
+
+void
+stats_table_free(struct stats_table *t)
+{
+	free(t->frontends);
+	free(t->servers);
+	memset(t, 0, sizeof(*t));
+}
+
+void
+stats_table_zero(struct stats_table *t)
+{
+	memset(&t->all, 0, sizeof(t->all));
+	memset(t->frontends, 0, t->nfrontends * sizeof(*t->frontends));
+	memset(t->servers, 0, t->nservers * sizeof(*t->servers));
+}
+
+static void
+counters_add(struct stat_counters *d, const struct stat_counters *s,
+    int no_active)
+{
+	if (!no_active)
+		d->active += s->active;
+	d->total += s->total;
+	d->errors += s->errors;
+	d->failures += s->failures;
+	d->bytes_in += s->bytes_in;
+	d->bytes_out += s->bytes_out;
+}
+
+void
+stats_table_add(struct stats_table *dst, const struct stats_table *src,
+    int no_active)
+{
+	counters_add(&dst->all, &src->all, no_active);
+	for (size_t i = 0; i < dst->nfrontends && i < src->nfrontends; i++)
+		counters_add(&dst->frontends[i], &src->frontends[i], no_active);
+	for (size_t i = 0; i < dst->nservers && i < src->nservers; i++)
+		counters_add(&dst->servers[i], &src->servers[i], no_active);
+}
+
+size_t
+stats_nrecords(const struct stats_table *t)
+{
+	return 1 + t->nfrontends + t->nservers;
+}
+
+size_t
+stats_records(const struct stats_table *t, size_t first,
+    struct stat_record *out, size_t max)
+{
+	size_t n = 0, total = stats_nrecords(t);
+
+	for (size_t r = first; r < total && n < max; r++, n++) {
+		struct stat_record *rec = &out[n];
+		memset(rec, 0, sizeof(*rec));
+		if (r == 0) {
+			rec->kind = STAT_WORKER;
+			rec->c = t->all;
+		} else if (r <= t->nfrontends) {
+			rec->kind = STAT_FRONTEND;
+			rec->index = (uint32_t)(r - 1);
+			rec->c = t->frontends[r - 1];
+		} else {
+			rec->kind = STAT_SERVER;
+			rec->index = (uint32_t)(r - 1 - t->nfrontends);
+			rec->c = t->servers[rec->index];
+		}
+	}
+	return n;
+}
+
+int
+stats_apply(struct stats_table *t, const struct stat_record *recs, size_t n,
+    char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct stat_record *r = &recs[i];
+		size_t limit = r->kind == STAT_FRONTEND ? t->nfrontends :
+		    r->kind == STAT_SERVER ? t->nservers : 1;
+		if (r->kind < STAT_WORKER || r->kind > STAT_SERVER) {
+			snprintf(err, errlen, "record %zu: unknown kind %u", i,
+			    r->kind);
+			return -1;
+		}
+		if (r->index >= limit) {
+			snprintf(err, errlen, "record %zu: index %u out of "
+			    "range", i, r->index);
+			return -1;
+		}
+		if (r->c.active > r->c.total) {
+			snprintf(err, errlen, "record %zu: %llu active of %llu",
+			    i, (unsigned long long)r->c.active,
+			    (unsigned long long)r->c.total);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct stat_record *r = &recs[i];
+		if (r->kind == STAT_WORKER)
+			t->all = r->c;
+		else if (r->kind == STAT_FRONTEND)
+			t->frontends[r->index] = r->c;
+		else
+			t->servers[r->index] = r->c;
+	}
+	return 0;
+}
+
+const char *
+stats_status_name(int status)
+{
+	static const char *const names[] = { "up", "down", "drain", "maint" };
+
+	if (status < 0 || status > SERVER_MAINT)
+		return "unknown";
+	return names[status];
+}
+
+/* A JSON string literal, escaped per RFC 8259. */
+static void
+json_str(struct sbuf *b, const char *s)
+{
+	sbuf_printf(b, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			sbuf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			sbuf_printf(b, "\\n");
+		else if (*p == '\r')
+			sbuf_printf(b, "\\r");
+		else if (*p == '\t')
+			sbuf_printf(b, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			sbuf_printf(b, "\\u%04x", *p);
+		else
+			sbuf_printf(b, "%c", *p);
+	}
+	sbuf_printf(b, "\"");
+}
+
+static void
+json_counters(struct sbuf *b, const struct stat_counters *c)
+{
+	sbuf_printf(b, "\"active\": %llu, \"total\": %llu",
+	    (unsigned long long)c->active, (unsigned long long)c->total);
+}
+
+static void
+json_bytes(struct sbuf *b, const struct stat_counters *c)
+{
+	sbuf_printf(b, "\"bytes_in\": %llu, \"bytes_out\": %llu",
+	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+}
+
+static void
+json_workers(struct sbuf *b, const struct stats_view *v)
+{
+	sbuf_printf(b, "  \"workers\": [");
+	for (size_t i = 0; i < v->nworkers; i++) {
+		const struct stats_worker *w = &v->workers[i];
+		sbuf_printf(b, "%s\n    {\"id\": %d, \"pid\": %d, "
+		    "\"generation\": %u, \"state\": ", i ? "," : "", w->id,
+		    (int)w->pid, w->generation);
+		json_str(b, w->state);
+		sbuf_printf(b, ", ");
+		json_counters(b, &w->c);
+		sbuf_printf(b, ", ");
+		json_bytes(b, &w->c);
+		sbuf_printf(b, "}");
+	}
+	sbuf_printf(b, "%s],\n", v->nworkers ? "\n  " : "");
+}
+
+static void
+json_frontends(struct sbuf *b, const struct stats_view *v)
+{
+	const struct config *cfg = v->cfg;
+
+	sbuf_printf(b, "  \"frontends\": [");
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		const struct frontend_conf *f = &cfg->frontends[i];
+		const struct stat_counters *c = &v->sum.frontends[i];
+		sbuf_printf(b, "%s\n    {\"name\": ", i ? "," : "");
+		json_str(b, f->name);
+		sbuf_printf(b, ", \"listen\": [");
+		for (size_t j = 0; j < f->nlistens; j++) {
+			sbuf_printf(b, "%s", j ? ", " : "");
+			json_str(b, f->listens[j].text);
+		}
+		sbuf_printf(b, "], ");
+		json_counters(b, c);
+		sbuf_printf(b, ", \"errors\": %llu, ",
+		    (unsigned long long)c->errors);
+		json_bytes(b, c);
+		sbuf_printf(b, "}");
+	}
+	sbuf_printf(b, "%s],\n", cfg->nfrontends ? "\n  " : "");
+}
+
+static void
+json_server(struct sbuf *b, const struct stats_view *v,
+    const struct server_conf *s, size_t flat)
+{
+	const struct stat_counters *c = &v->sum.servers[flat];
+
+	sbuf_printf(b, "{\"name\": ");
+	json_str(b, s->name);
+	sbuf_printf(b, ", \"address\": ");
+	json_str(b, s->addr_text);
+	sbuf_printf(b, ", \"status\": \"%s\", \"weight\": %u, "
+	    "\"backup\": %s, ", stats_status_name(v->server_status[flat]),
+	    s->weight, s->backup ? "true" : "false");
+	json_counters(b, c);
+	sbuf_printf(b, ", \"failures\": %llu, ",
+	    (unsigned long long)c->failures);
+	json_bytes(b, c);
+	sbuf_printf(b, "}");
+}
+
+static void
+json_backends(struct sbuf *b, const struct stats_view *v)
+{
+	const struct config *cfg = v->cfg;
+
+	sbuf_printf(b, "  \"backends\": [");
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		const struct backend_conf *bc = &cfg->backends[i];
+		sbuf_printf(b, "%s\n    {\"name\": ", i ? "," : "");
+		json_str(b, bc->name);
+		sbuf_printf(b, ", \"balance\": \"%s\", \"servers\": [",
+		    config_balance_name(bc->balance));
+		for (size_t j = 0; j < bc->nservers; j++) {
+			sbuf_printf(b, "%s\n      ", j ? "," : "");
+			json_server(b, v, &bc->servers[j], bc->server_base + j);
+		}
+		sbuf_printf(b, "]}");
+	}
+	sbuf_printf(b, "%s]\n", cfg->nbackends ? "\n  " : "");
+}
+
+void
+stats_render_json(const struct stats_view *v, struct sbuf *b)
+{
+	sbuf_printf(b, "{\n  \"version\": ");
+	json_str(b, v->version);
+	sbuf_printf(b, ", \"pid\": %d, \"uptime_s\": %.1f,\n"
+	    "  \"generation\": %u, \"reloads\": %llu, "
+	    "\"reload_failures\": %llu, \"redispatched\": %llu,\n"
+	    "  \"connections\": {\"active\": %llu, \"total\": %llu},\n",
+	    (int)v->pid, v->uptime_s, v->generation,
+	    (unsigned long long)v->reloads,
+	    (unsigned long long)v->reload_failures,
+	    (unsigned long long)v->redispatched,
+	    (unsigned long long)v->sum.all.active,
+	    (unsigned long long)v->sum.all.total);
+	json_workers(b, v);
+	json_frontends(b, v);
+	json_backends(b, v);
+	sbuf_printf(b, "}\n");
+}
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void
+prom_label(struct sbuf *b, const char *name, const char *value)
+{
+	sbuf_printf(b, "%s=\"", name);
+	for (const char *p = value; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			sbuf_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			sbuf_printf(b, "\\n");
+		else
+			sbuf_printf(b, "%c", *p);
+	}
+	sbuf_printf(b, "\"");
+}
+
+static void
+prom_head(struct sbuf *b, const char *name, const char *type,
+    const char *help)
+{
+	sbuf_printf(b, "# HELP baton_%s %s\n# TYPE baton_%s %s\n", name, help,
+	    name, type);
+}
+
+/* One metric family over the workers. */
+static void
+prom_workers(struct sbuf *b, const struct stats_view *v, const char *name,
+    const char *type, const char *help, size_t off)
+{
+	prom_head(b, name, type, help);
+	for (size_t i = 0; i < v->nworkers; i++) {
+		const struct stats_worker *w = &v->workers[i];
+		uint64_t val = *(const uint64_t *)(const void *)
+		    ((const char *)&w->c + off);
+		sbuf_printf(b, "baton_%s{worker=\"%d\"} %llu\n", name, w->id,
+		    (unsigned long long)val);
+	}
+}
+
+static void
+prom_frontends(struct sbuf *b, const struct stats_view *v, const char *name,
+    const char *type, const char *help, size_t off)
+{
+	prom_head(b, name, type, help);
+	for (size_t i = 0; i < v->cfg->nfrontends; i++) {
+		uint64_t val = *(const uint64_t *)(const void *)
+		    ((const char *)&v->sum.frontends[i] + off);
+		sbuf_printf(b, "baton_%s{", name);
+		prom_label(b, "frontend", v->cfg->frontends[i].name);
+		sbuf_printf(b, "} %llu\n", (unsigned long long)val);
+	}
+}
+
+/* One metric family over the servers; off -1 means the up gauge. */
+static void
+prom_servers(struct sbuf *b, const struct stats_view *v, const char *name,
+    const char *type, const char *help, long off)
+{
+	prom_head(b, name, type, help);
+	for (size_t i = 0; i < v->cfg->nbackends; i++) {
+		const struct backend_conf *bc = &v->cfg->backends[i];
+		for (size_t j = 0; j < bc->nservers; j++) {
+			size_t flat = bc->server_base + j;
+			uint64_t val;
+			if (off == -1)
+				val = v->server_status[flat] == SERVER_UP;
+			else if (off == -2)
+				val = bc->servers[j].weight;
+			else
+				val = *(const uint64_t *)(const void *)
+				    ((const char *)&v->sum.servers[flat] +
+				    off);
+			sbuf_printf(b, "baton_%s{", name);
+			prom_label(b, "backend", bc->name);
+			sbuf_printf(b, ",");
+			prom_label(b, "server", bc->servers[j].name);
+			sbuf_printf(b, "} %llu\n", (unsigned long long)val);
+		}
+	}
+}
+
+#define OFF(f)	offsetof(struct stat_counters, f)
+
+void
+stats_render_prometheus(const struct stats_view *v, struct sbuf *b)
+{
+	prom_head(b, "info", "gauge", "Version of baton.");
+	sbuf_printf(b, "baton_info{version=\"%s\"} 1\n", v->version);
+	prom_head(b, "uptime_seconds", "gauge", "Seconds since the start.");
+	sbuf_printf(b, "baton_uptime_seconds %.1f\n", v->uptime_s);
+	prom_head(b, "generation", "gauge", "Configuration generation.");
+	sbuf_printf(b, "baton_generation %u\n", v->generation);
+	prom_head(b, "reloads_total", "counter", "Successful reloads.");
+	sbuf_printf(b, "baton_reloads_total %llu\n",
+	    (unsigned long long)v->reloads);
+	prom_head(b, "reload_failures_total", "counter", "Failed reloads.");
+	sbuf_printf(b, "baton_reload_failures_total %llu\n",
+	    (unsigned long long)v->reload_failures);
+	prom_head(b, "redispatched_total", "counter",
+	    "Sockets handed to another worker after theirs died.");
+	sbuf_printf(b, "baton_redispatched_total %llu\n",
+	    (unsigned long long)v->redispatched);
+	prom_head(b, "connections_active", "gauge", "Open connections.");
+	sbuf_printf(b, "baton_connections_active %llu\n",
+	    (unsigned long long)v->sum.all.active);
+	prom_head(b, "connections_total", "counter", "Accepted connections.");
+	sbuf_printf(b, "baton_connections_total %llu\n",
+	    (unsigned long long)v->sum.all.total);
+
+	prom_workers(b, v, "worker_connections_active", "gauge",
+	    "Open connections per worker.", OFF(active));
+	prom_workers(b, v, "worker_connections_total", "counter",
+	    "Connections handled per worker.", OFF(total));
+	prom_workers(b, v, "worker_received_bytes_total", "counter",
+	    "Bytes received from clients per worker.", OFF(bytes_in));
+	prom_workers(b, v, "worker_sent_bytes_total", "counter",
+	    "Bytes sent to clients per worker.", OFF(bytes_out));
+
+	prom_frontends(b, v, "frontend_connections_active", "gauge",
+	    "Open connections per frontend.", OFF(active));
+	prom_frontends(b, v, "frontend_connections_total", "counter",
+	    "Accepted connections per frontend.", OFF(total));
+	prom_frontends(b, v, "frontend_errors_total", "counter",
+	    "Connections that reached no server.", OFF(errors));
+	prom_frontends(b, v, "frontend_received_bytes_total", "counter",
+	    "Bytes received from clients per frontend.", OFF(bytes_in));
+	prom_frontends(b, v, "frontend_sent_bytes_total", "counter",
+	    "Bytes sent to clients per frontend.", OFF(bytes_out));
+
+	prom_servers(b, v, "server_up", "gauge",
+	    "1 when the server is up, else 0.", -1);
+	prom_servers(b, v, "server_weight", "gauge", "Configured weight.", -2);
+	prom_servers(b, v, "server_connections_active", "gauge",
+	    "Open connections per server.", (long)OFF(active));
+	prom_servers(b, v, "server_connections_total", "counter",
+	    "Connections established per server.", (long)OFF(total));
+	prom_servers(b, v, "server_connect_failures_total", "counter",
+	    "Failed connects per server.", (long)OFF(failures));
+	prom_servers(b, v, "server_received_bytes_total", "counter",
+	    "Bytes received from clients per server.", (long)OFF(bytes_in));
+	prom_servers(b, v, "server_sent_bytes_total", "counter",
+	    "Bytes sent to clients per server.", (long)OFF(bytes_out));
+}

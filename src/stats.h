@@ -1,0 +1,116 @@
+/* stats.h -- counters, worker reports, and their JSON/Prometheus rendering */
+#ifndef BATON_STATS_H
+#define BATON_STATS_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+
+/* One set of counters: the whole worker, a frontend or a server. */
+struct stat_counters {
+	uint64_t	active;
+	uint64_t	total;
+	uint64_t	errors;		/* frontend: reached no server */
+	uint64_t	failures;	/* server: failed connects */
+	uint64_t	bytes_in;	/* from clients */
+	uint64_t	bytes_out;	/* to clients */
+};
+
+/* Counters in the shape of a configuration; servers flat over backends. */
+struct stats_table {
+	struct stat_counters	 all;
+	struct stat_counters	*frontends;
+	size_t			 nfrontends;
+	struct stat_counters	*servers;
+	size_t			 nservers;
+};
+
+/* Kinds of a report record. */
+enum stat_kind {
+	STAT_WORKER = 1,
+	STAT_FRONTEND,
+	STAT_SERVER,
+};
+
+/* One report record (CHAN_STATS): absolute values, so a lost one is harmless. */
+struct stat_record {
+	uint32_t		kind;
+	uint32_t		index;
+	struct stat_counters	c;
+};
+
+enum server_status {
+	SERVER_UP,
+	SERVER_DOWN,
+	SERVER_DRAIN,
+	SERVER_MAINT,
+};
+
+/* A growable string; on allocation failure it stays marked and empty-ish. */
+struct sbuf {
+	char	*s;
+	size_t	 len;
+	size_t	 cap;
+	int	 oom;
+};
+
+void	sbuf_printf(struct sbuf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	sbuf_free(struct sbuf *b);
+
+/* Size a table for cfg, all zero. -1 when out of memory. */
+int	stats_table_init(struct stats_table *t, const struct config *cfg);
+void	stats_table_free(struct stats_table *t);
+void	stats_table_zero(struct stats_table *t);
+/* Add src into dst (same shape); with no_active, src's active is skipped. */
+void	stats_table_add(struct stats_table *dst, const struct stats_table *src,
+	    int no_active);
+
+/*
+ * Write t as records into out[0..max), starting at record number first
+ * (worker, then frontends, then servers). Returns how many were written.
+ */
+size_t	stats_records(const struct stats_table *t, size_t first,
+	    struct stat_record *out, size_t max);
+size_t	stats_nrecords(const struct stats_table *t);
+/*
+ * Check records from a worker and store them into t. Nothing is stored
+ * unless all are valid. Returns 0, or -1 with the reason in err.
+ */
+int	stats_apply(struct stats_table *t, const struct stat_record *recs,
+	    size_t n, char *err, size_t errlen);
+
+/* A worker as the stats endpoint shows it. */
+struct stats_worker {
+	int			 id;
+	pid_t			 pid;
+	unsigned		 generation;
+	const char		*state;	/* starting | running | draining */
+	struct stat_counters	 c;
+};
+
+/* Everything the endpoint renders, gathered by the master. */
+struct stats_view {
+	const char		*version;
+	pid_t			 pid;
+	double			 uptime_s;
+	unsigned		 generation;
+	uint64_t		 reloads;
+	uint64_t		 reload_failures;
+	uint64_t		 redispatched;
+	const struct config	*cfg;
+	struct stats_table	 sum;		/* live and exited workers */
+	struct stats_worker	*workers;
+	size_t			 nworkers;
+	const uint8_t		*server_status;	/* per flat server */
+};
+
+const char	*stats_status_name(int status);
+/* Render the contract's /stats JSON document into out. */
+void	stats_render_json(const struct stats_view *v, struct sbuf *out);
+/* Render the Prometheus text exposition format 0.0.4 into out. */
+void	stats_render_prometheus(const struct stats_view *v, struct sbuf *out);
+
+#endif
