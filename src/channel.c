@@ -98,7 +98,7 @@ chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
 		snprintf(err, errlen, "type %u: bad length %zu", h.type, len);
 		return -1;
 	}
-	if (nfds != (h.type == CHAN_CONN ? h.count : 0)) {
+	if (nfds != (h.type == CHAN_CONN ? h.count : h.type == CHAN_LOGFD)) {
 		snprintf(err, errlen, "type %u: %zu descriptors for %u records",
 		    h.type, nfds, h.count);
 		return -1;

@@ -29,6 +29,7 @@ enum chan_type {
 	CHAN_DRAIN,	/* master -> worker: finish and exit */
 	CHAN_READY,	/* worker -> master: loop running */
 	CHAN_STATS,	/* worker -> master: counters (struct stat_record) */
+	CHAN_LOGFD,	/* master -> worker: the reopened log file, as its fd */
 	CHAN_TYPE_MAX
 };
 

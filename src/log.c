@@ -102,6 +102,26 @@ log_reopen(void)
 	return 0;
 }
 
+int
+log_fd(void)
+{
+	return lg.fd;
+}
+
+int
+log_adopt_fd(int fd)
+{
+	int rc = 0;
+
+	if (lg.fd == 2)
+		rc = (lg.fd = fd) == -1 ? -1 : 0;
+	else if (dup2(fd, lg.fd) == -1)
+		rc = -1;
+	if (lg.fd != fd)
+		close(fd);
+	return rc;
+}
+
 void
 log_close(void)
 {

@@ -23,6 +23,10 @@ const char *log_level_name(enum log_level level);
 int	log_set_file(const char *path);
 /* Reopen the log file (logrotate); a no-op on stderr. -1 on error. */
 int	log_reopen(void);
+/* The descriptor log lines go to (2 for stderr). */
+int	log_fd(void);
+/* Write to fd (an already opened log file) from now on; takes it over. */
+int	log_adopt_fd(int fd);
 /* Release the log file name and descriptor. */
 void	log_close(void);
 

@@ -1,4 +1,4 @@
-/* master.c -- the master process: listeners, dispatch, workers, signals */
+/* master.c -- the master process: listeners, dispatch, workers, reload */
 #include "ac_config.h"
 
 #include <sys/prctl.h>
@@ -29,31 +29,58 @@
 #define RESPAWN_MIN_MS	100
 #define RESPAWN_MAX_MS	10000
 #define STABLE_MS	1000	/* a worker living this long is not crashing */
+#define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
 
 enum wproc_state {
 	WP_EMPTY,	/* no process: waiting to be (re)spawned */
 	WP_STARTING,	/* forked, READY not yet received */
 	WP_RUNNING,
-	WP_DRAINING,
+	WP_DRAINING,	/* told to finish and exit; gets no new socket */
+};
+
+static const char *const wproc_state_names[] = {
+	"empty", "starting", "running", "draining",
+};
+
+/* One configuration and the workers forked with it. */
+struct generation {
+	unsigned		 id;
+	struct config		*cfg;
+	unsigned		 refs;	/* its workers, +1 while current */
+	struct stats_map	 map;	/* its names onto the current config */
+};
+
+/* An accepted socket not yet handed over, or not yet acknowledged. */
+struct pending {
+	int		 fd;
+	struct chan_conn c;
+};
+
+/* A list of pending sockets, in order. */
+struct pendq {
+	struct pending	*v;
+	size_t		 n;
+	size_t		 cap;
 };
 
 struct master;
 
 /* A worker process as the master sees it. */
 struct wproc {
-	struct master	*m;
-	int		 id;
-	int		 state;
-	pid_t		 pid;
-	int		 chan;
-	struct event	*chan_ev;
-	struct event	*respawn_ev;
-	struct timeval	 started;
-	unsigned	 backoff_ms;
-	unsigned	 generation;
-	uint64_t	 acked;
-	uint64_t	 sent;		/* sockets handed over */
-	struct stats_table st;		/* its latest report */
+	struct master		*m;
+	struct generation	*gen;
+	int			 id;		/* slot in its generation */
+	int			 state;
+	pid_t			 pid;
+	int			 chan;
+	struct event		*chan_ev;
+	struct event		*respawn_ev;	/* also the drain backstop */
+	struct timeval		 started;
+	unsigned		 backoff_ms;
+	int			 full;		/* channel full this round */
+	uint64_t		 sent;		/* sockets handed over */
+	struct pendq		 unacked;	/* sent, not yet acknowledged */
+	struct stats_table	 st;		/* its latest report */
 };
 
 struct listener {
@@ -61,32 +88,28 @@ struct listener {
 	int		 fd;
 	size_t		 frontend;
 	struct event	*ev;
+	struct addr	 addr;
 	char		 text[ADDR_STRLEN];
-};
-
-/* An accepted socket not yet handed to a worker. */
-struct pending {
-	int		 fd;
-	struct chan_conn c;
 };
 
 /* The one state struct of the master process. */
 struct master {
 	struct event_base	*base;
-	struct config		*cfg;
-	struct listener		*listeners;
+	struct config		*cfg;		/* gen->cfg */
+	struct generation	*gen;		/* the current one */
+	struct listener		**listeners;
 	size_t			 nlisteners;
-	struct wproc		*workers;
+	struct wproc		**workers;	/* every generation's */
 	size_t			 nworkers;
 	struct event		*sigs[5];
 	struct event		*resume_ev;	/* accept again after a pause */
 	struct event		*stop_ev;	/* drain deadline */
-	struct pending		 pend[PENDING_MAX];
-	size_t			 npend;
+	struct pendq		 pend;		/* accepted, not handed over */
 	size_t			 rr;		/* next worker, round-robin */
 	uint64_t		 next_id;
 	int			 paused;
 	int			 stopping;
+	int			 pidfile_written;
 
 	struct endpoint		*endpoint;	/* stats over HTTP */
 	struct timeval		 start;
@@ -99,11 +122,83 @@ struct master {
 };
 
 static void	master_spawn(struct wproc *wp);
+static void	master_dispatch(struct master *m);
+static void	master_accept_cb(evutil_socket_t, short, void *);
+
+/* Pending queues */
 
 static int
-wproc_alive(const struct wproc *wp)
+pendq_push(struct pendq *q, const struct pending *p, size_t n)
 {
-	return wp->state == WP_STARTING || wp->state == WP_RUNNING;
+	if (q->n + n > q->cap) {
+		size_t cap = q->cap ? q->cap : 64;
+		struct pending *v;
+		while (cap < q->n + n)
+			cap *= 2;
+		if ((v = realloc(q->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		q->v = v;
+		q->cap = cap;
+	}
+	memcpy(q->v + q->n, p, n * sizeof(*p));
+	q->n += n;
+	return 0;
+}
+
+/* Drop the first n entries (their fds are someone else's business now). */
+static void
+pendq_shift(struct pendq *q, size_t n)
+{
+	memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
+	q->n -= n;
+}
+
+static void
+pendq_close(struct pendq *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		close(q->v[i].fd);
+	free(q->v);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Generations */
+
+static struct generation *
+gen_new(unsigned id, struct config *cfg)
+{
+	struct generation *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->id = id;
+	g->cfg = cfg;
+	g->refs = 1;
+	if (stats_map_init(&g->map, cfg, cfg) == -1) {
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static void
+gen_unref(struct generation *g)
+{
+	if (--g->refs > 0)
+		return;
+	stats_map_free(&g->map);
+	config_free(g->cfg);
+	free(g);
+}
+
+/* Accept and dispatch */
+
+/* May wp get new sockets? Only live workers of the current generation. */
+static int
+wproc_takes(const struct wproc *wp)
+{
+	return (wp->state == WP_STARTING || wp->state == WP_RUNNING) &&
+	    wp->gen == wp->m->gen;
 }
 
 static void
@@ -113,7 +208,7 @@ master_pause(struct master *m, unsigned ms)
 
 	if (!m->paused) {
 		for (size_t i = 0; i < m->nlisteners; i++)
-			event_del(m->listeners[i].ev);
+			event_del(m->listeners[i]->ev);
 		m->paused = 1;
 	}
 	evtimer_add(m->resume_ev, &tv);
@@ -125,11 +220,15 @@ master_resume(struct master *m)
 	if (!m->paused || m->stopping)
 		return;
 	for (size_t i = 0; i < m->nlisteners; i++)
-		event_add(m->listeners[i].ev, NULL);
+		event_add(m->listeners[i]->ev, NULL);
 	m->paused = 0;
 }
 
-/* Send pending[0..n) to wp; on success they are the worker's. */
+/*
+ * Send p[0..n) to wp in one message. On success the sockets are the
+ * worker's to read, but the master keeps its copies until the worker
+ * acknowledges them, so none is lost if the worker dies first.
+ */
 static int
 master_send_conns(struct wproc *wp, struct pending *p, size_t n)
 {
@@ -147,7 +246,15 @@ master_send_conns(struct wproc *wp, struct pending *p, size_t n)
 		errno = EINVAL;
 		return -1;
 	}
-	return chan_send(wp->chan, buf, len, fds, n);
+	if (chan_send(wp->chan, buf, len, fds, n) == -1)
+		return -1;
+	if (pendq_push(&wp->unacked, p, n) == -1) {
+		/* Cannot keep copies: the worker owns them from here. */
+		for (size_t i = 0; i < n; i++)
+			close(p[i].fd);
+	}
+	wp->sent += n;
+	return 0;
 }
 
 /* Sockets sent to wp and not yet closed, as far as its reports tell. */
@@ -160,30 +267,31 @@ wproc_load(const struct wproc *wp)
 }
 
 /*
- * The next worker for a socket, skipping the ones marked full: the next in
- * turn, or with dispatch = leastconn the one with the fewest open
- * connections (sent minus closed), the next in turn among ties. NULL when
- * every live worker is full.
+ * The next worker for a socket, skipping full ones: the next in turn, or
+ * with dispatch = leastconn the one with the fewest open connections
+ * (sent minus closed), the next in turn among ties. NULL when none.
  */
 static struct wproc *
-master_pick(struct master *m, const unsigned char *full)
+master_pick(struct master *m)
 {
 	struct wproc *best = NULL;
+	size_t at = 0;
 
 	for (size_t k = 0; k < m->nworkers; k++) {
 		size_t i = (m->rr + k) % m->nworkers;
-		struct wproc *wp = &m->workers[i];
-		if (!wproc_alive(wp) || full[i])
+		struct wproc *wp = m->workers[i];
+		if (!wproc_takes(wp) || wp->full)
 			continue;
-		if (m->cfg->dispatch != DISPATCH_LEASTCONN) {
+		if (best == NULL || (m->cfg->dispatch == DISPATCH_LEASTCONN &&
+		    wproc_load(wp) < wproc_load(best))) {
 			best = wp;
-			break;
+			at = i;
 		}
-		if (best == NULL || wproc_load(wp) < wproc_load(best))
-			best = wp;
+		if (m->cfg->dispatch != DISPATCH_LEASTCONN)
+			break;
 	}
 	if (best != NULL)
-		m->rr = (size_t)best->id + 1;
+		m->rr = at + 1;
 	return best;
 }
 
@@ -197,37 +305,31 @@ master_pick(struct master *m, const unsigned char *full)
 static void
 master_dispatch(struct master *m)
 {
-	unsigned char full[CONFIG_MAX_WORKERS] = { 0 };
-	size_t alive = 0, done = 0;
+	size_t takers = 0, done = 0;
 	struct wproc *wp;
 
-	for (size_t i = 0; i < m->nworkers; i++)
-		alive += wproc_alive(&m->workers[i]);
-	while (done < m->npend && (wp = master_pick(m, full)) != NULL) {
+	for (size_t i = 0; i < m->nworkers; i++) {
+		m->workers[i]->full = 0;
+		takers += wproc_takes(m->workers[i]);
+	}
+	while (done < m->pend.n && (wp = master_pick(m)) != NULL) {
 		size_t share = 1;
 
 		if (m->cfg->dispatch != DISPATCH_LEASTCONN)
-			share = (m->npend - done + alive - 1) / alive;
+			share = (m->pend.n - done + takers - 1) / takers;
 		if (share > CHAN_MAX_FDS)
 			share = CHAN_MAX_FDS;
-		if (master_send_conns(wp, &m->pend[done], share) == -1) {
+		if (master_send_conns(wp, &m->pend.v[done], share) == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ENOBUFS)
 				log_warn("channel to worker %d", wp->id);
-			full[wp->id] = 1;
+			wp->full = 1;
 			continue;
 		}
-		for (size_t i = 0; i < share; i++)
-			close(m->pend[done + i].fd);
-		wp->sent += share;
 		done += share;
 	}
-	if (done > 0) {
-		memmove(m->pend, m->pend + done,
-		    (m->npend - done) * sizeof(*m->pend));
-		m->npend -= done;
-	}
-	if (m->npend > 0)
+	pendq_shift(&m->pend, done);
+	if (m->pend.n > 0)
 		master_pause(m, 10);
 	else
 		master_resume(m);
@@ -239,14 +341,14 @@ master_accept_cb(evutil_socket_t fd, short what, void *arg)
 	struct listener *l = arg;
 	struct master *m = l->m;
 	struct sockaddr_storage ss;
+	struct pending p;
 	socklen_t len;
-	int cfd;
 
-	for (int i = 0; i < ACCEPT_BATCH && m->npend < PENDING_MAX; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && m->pend.n < PENDING_MAX; i++) {
 		len = sizeof(ss);
-		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+		p.fd = accept4(fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd == -1) {
+		if (p.fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -256,15 +358,12 @@ master_accept_cb(evutil_socket_t fd, short what, void *arg)
 			master_pause(m, 100);
 			break;
 		}
-		struct pending *p = &m->pend[m->npend];
-		if (chan_conn_set_peer(&p->c, (struct sockaddr *)&ss) == -1) {
-			close(cfd);
-			continue;
-		}
-		p->fd = cfd;
-		p->c.id = ++m->next_id;
-		p->c.frontend = (uint32_t)l->frontend;
-		m->npend++;
+		memset(&p.c, 0, sizeof(p.c));
+		if (chan_conn_set_peer(&p.c, (struct sockaddr *)&ss) == -1 ||
+		    (p.c.id = ++m->next_id,
+		    p.c.frontend = (uint32_t)l->frontend,
+		    pendq_push(&m->pend, &p, 1)) == -1)
+			close(p.fd);
 	}
 	master_dispatch(m);
 }
@@ -274,73 +373,123 @@ master_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct master *m = arg;
 
-	if (m->npend > 0)
+	if (m->pend.n > 0)
 		master_dispatch(m);
 	else
 		master_resume(m);
 }
 
+/* Listeners */
+
 static void
-master_close_pending(struct master *m)
+listener_free(struct listener *l)
 {
-	for (size_t i = 0; i < m->npend; i++)
-		close(m->pend[i].fd);
-	m->npend = 0;
+	if (l->ev != NULL)
+		event_free(l->ev);
+	if (l->fd != -1)
+		close(l->fd);
+	free(l);
 }
 
 static void
 master_close_listeners(struct master *m)
 {
-	for (size_t i = 0; i < m->nlisteners; i++) {
-		struct listener *l = &m->listeners[i];
-		if (l->ev != NULL)
-			event_free(l->ev);
-		if (l->fd != -1)
-			close(l->fd);
-		l->ev = NULL;
-		l->fd = -1;
-	}
+	for (size_t i = 0; i < m->nlisteners; i++)
+		listener_free(m->listeners[i]);
+	free(m->listeners);
+	m->listeners = NULL;
+	m->nlisteners = 0;
 }
 
-/* Bind every listen address. Returns -1 after logging what failed. */
-static int
-master_bind(struct master *m)
+/*
+ * Listeners for every listen address of cfg: the one in old[0..nold) with
+ * the same address is taken over (its socket never closes), others are
+ * bound. Taken entries of old are set to NULL. Returns the array, or NULL
+ * after logging what failed (then old is untouched).
+ */
+static struct listener **
+master_listeners(struct master *m, const struct config *cfg,
+    struct listener **old, size_t nold, size_t *np)
 {
-	struct config *cfg = m->cfg;
-	size_t n = 0;
+	struct listener **v;
+	size_t n = 0, k = 0;
 
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		n += cfg->frontends[i].nlistens;
-	if ((m->listeners = calloc(n, sizeof(*m->listeners))) == NULL)
-		return -1;
+	if ((v = calloc(n + 1, sizeof(*v))) == NULL)
+		return NULL;
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
-		struct frontend_conf *f = &cfg->frontends[i];
-		for (size_t j = 0; j < f->nlistens; j++) {
-			struct listener *l = &m->listeners[m->nlisteners++];
-			l->m = m;
-			l->frontend = i;
-			snprintf(l->text, sizeof(l->text), "%s",
-			    f->listens[j].text);
-			l->fd = net_listen(&f->listens[j].addr, LISTEN_BACKLOG);
-			if (l->fd == -1) {
-				log_error("%s:%d: [frontend %s] cannot listen "
-				    "on %s: %s", cfg->path, f->listens[j].line,
-				    f->name, l->text, strerror(errno));
-				return -1;
+		const struct frontend_conf *f = &cfg->frontends[i];
+		for (size_t j = 0; j < f->nlistens; j++, k++) {
+			const struct listen_conf *lc = &f->listens[j];
+			for (size_t o = 0; o < nold && v[k] == NULL; o++)
+				if (old[o] != NULL &&
+				    addr_equal(&old[o]->addr, &lc->addr)) {
+					v[k] = old[o];
+					old[o] = NULL;
+				}
+			if (v[k] == NULL && (v[k] = calloc(1, sizeof(**v))) !=
+			    NULL) {
+				v[k]->m = m;
+				v[k]->addr = lc->addr;
+				v[k]->fd = net_listen(&lc->addr,
+				    LISTEN_BACKLOG);
 			}
-			l->ev = event_new(m->base, l->fd, EV_READ | EV_PERSIST,
-			    master_accept_cb, l);
-			if (l->ev == NULL || event_add(l->ev, NULL) == -1)
-				return -1;
-			log_info("frontend %s listening on %s", f->name,
-			    l->text);
+			if (v[k] == NULL || v[k]->fd == -1) {
+				log_error("%s:%d: [frontend %s] cannot listen "
+				    "on %s: %s", cfg->path, lc->line, f->name,
+				    lc->text, strerror(errno));
+				goto fail;
+			}
+			v[k]->frontend = i;
+			snprintf(v[k]->text, sizeof(v[k]->text), "%s",
+			    lc->text);
 		}
+	}
+	*np = n;
+	return v;
+fail:
+	/* Give back what was taken over; close what was bound. */
+	for (size_t i = 0; i <= k && i < n; i++) {
+		if (v[i] == NULL)
+			continue;
+		if (v[i]->ev != NULL) {
+			for (size_t o = 0; o < nold; o++)
+				if (old[o] == NULL) {
+					old[o] = v[i];
+					break;
+				}
+		} else {
+			listener_free(v[i]);
+		}
+	}
+	free(v);
+	return NULL;
+}
+
+/* Start accepting on listeners that are new (have no event yet). */
+static int
+master_listen(struct master *m)
+{
+	for (size_t i = 0; i < m->nlisteners; i++) {
+		struct listener *l = m->listeners[i];
+		if (l->ev != NULL)
+			continue;
+		l->ev = event_new(m->base, l->fd, EV_READ | EV_PERSIST,
+		    master_accept_cb, l);
+		if (l->ev == NULL || (!m->paused && event_add(l->ev, NULL) ==
+		    -1))
+			return -1;
+		log_info("frontend %s listening on %s",
+		    m->cfg->frontends[l->frontend].name, l->text);
 	}
 	return 0;
 }
 
+/* Workers */
+
 static void
-wproc_close(struct wproc *wp)
+wproc_close_chan(struct wproc *wp)
 {
 	if (wp->chan_ev != NULL)
 		event_free(wp->chan_ev);
@@ -348,6 +497,55 @@ wproc_close(struct wproc *wp)
 	if (wp->chan != -1)
 		close(wp->chan);
 	wp->chan = -1;
+}
+
+static void
+wproc_free(struct wproc *wp)
+{
+	wproc_close_chan(wp);
+	if (wp->respawn_ev != NULL)
+		event_free(wp->respawn_ev);
+	pendq_close(&wp->unacked);
+	stats_table_free(&wp->st);
+	gen_unref(wp->gen);
+	free(wp);
+}
+
+static struct wproc *
+wproc_new(struct master *m, int id)
+{
+	struct wproc *wp, **v;
+
+	v = realloc(m->workers, (m->nworkers + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	m->workers = v;
+	if ((wp = calloc(1, sizeof(*wp))) == NULL)
+		return NULL;
+	wp->m = m;
+	wp->gen = m->gen;
+	wp->id = id;
+	wp->chan = -1;
+	wp->pid = -1;
+	if (stats_table_init(&wp->st, m->cfg) == -1) {
+		free(wp);
+		return NULL;
+	}
+	m->gen->refs++;
+	m->workers[m->nworkers++] = wp;
+	return wp;
+}
+
+/* The worker received every socket up to upto: drop our copies. */
+static int
+wproc_acked(struct wproc *wp, uint64_t upto)
+{
+	size_t n = 0;
+
+	while (n < wp->unacked.n && wp->unacked.v[n].c.id <= upto)
+		close(wp->unacked.v[n++].fd);
+	pendq_shift(&wp->unacked, n);
+	return 0;
 }
 
 /* A message from a worker. Returns -1 if the worker must be cut off. */
@@ -377,13 +575,12 @@ master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 			    "%s", wp->id, (int)wp->pid, err);
 		return 0;
 	case CHAN_ACK:
-		if (m.ack < wp->acked || m.ack > wp->m->next_id) {
-			log_warnx("worker %d: bad acknowledgement %llu", wp->id,
-			    (unsigned long long)m.ack);
+		if (m.ack > wp->m->next_id) {
+			log_warnx("worker %d: acknowledges socket %llu never "
+			    "sent", wp->id, (unsigned long long)m.ack);
 			return -1;
 		}
-		wp->acked = m.ack;
-		return 0;
+		return wproc_acked(wp, m.ack);
 	default:
 		log_warnx("worker %d: unexpected message type %d", wp->id,
 		    m.type);
@@ -391,34 +588,50 @@ master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 	}
 }
 
-static void
-master_chan_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Read what the worker sent, up to max messages. Returns 1 at end of file
+ * (the worker is gone), -1 when it must be cut off, else 0.
+ */
+static int
+wproc_read(struct wproc *wp, int max)
 {
-	struct wproc *wp = arg;
 	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
 	int fds[CHAN_MAX_FDS];
 	size_t nfds;
 	ssize_t n;
 
-	for (int i = 0; i < 64; i++) {
-		n = chan_recv(fd, buf, sizeof(buf), fds, &nfds);
+	for (int i = 0; i < max; i++) {
+		n = chan_recv(wp->chan, buf, sizeof(buf), fds, &nfds);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n == 0) {
-			/* The worker is gone; SIGCHLD tells the rest. */
-			event_del(wp->chan_ev);
-			return;
+			return 0;
+		if (n == 0)
+			return 1;
+		if (n == -1) {
+			log_warn("worker %d: channel", wp->id);
+			return -1;
 		}
-		if (n == -1 || master_worker_msg(wp, (const char *)buf,
-		    (size_t)n, fds, nfds) == -1) {
-			if (n == -1)
-				log_warn("worker %d: channel", wp->id);
-			log_warnx("worker %d (pid %d): cut off", wp->id,
-			    (int)wp->pid);
-			event_del(wp->chan_ev);
-			kill(wp->pid, SIGKILL);
-			return;
-		}
+		if (master_worker_msg(wp, (const char *)buf, (size_t)n, fds,
+		    nfds) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+master_chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wproc *wp = arg;
+
+	switch (wproc_read(wp, 64)) {
+	case 1:
+		/* The worker is gone; SIGCHLD tells the rest. */
+		event_del(wp->chan_ev);
+		break;
+	case -1:
+		log_warnx("worker %d (pid %d): cut off", wp->id, (int)wp->pid);
+		event_del(wp->chan_ev);
+		kill(wp->pid, SIGKILL);
+		break;
 	}
 }
 
@@ -433,20 +646,16 @@ master_forget(struct master *m, struct wproc *self)
 	if (event_reinit(m->base) == -1)
 		_exit(1);
 	master_close_listeners(m);
-	master_close_pending(m);
+	pendq_close(&m->pend);
 	for (size_t i = 0; i < m->nworkers; i++) {
-		struct wproc *wp = &m->workers[i];
-		if (wp->respawn_ev != NULL)
-			event_free(wp->respawn_ev);
-		wp->respawn_ev = NULL;
-		if (wp == self) {
-			if (wp->chan_ev != NULL)
-				event_free(wp->chan_ev);
-			wp->chan_ev = NULL;
-			continue;
-		}
-		wproc_close(wp);
+		struct wproc *wp = m->workers[i];
+		/* Our copies of sockets sent to others are not ours. */
+		pendq_close(&wp->unacked);
+		if (wp == self)
+			wp->chan = -1;	/* the parent's end, closed already */
+		wproc_free(wp);
 	}
+	free(m->workers);
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
 		if (m->sigs[i] != NULL)
 			event_free(m->sigs[i]);
@@ -456,9 +665,6 @@ master_forget(struct master *m, struct wproc *self)
 	if (m->endpoint != NULL)
 		endpoint_free(m->endpoint);
 	event_base_free(m->base);
-	free(m->listeners);
-	for (size_t i = 0; i < m->nworkers; i++)
-		stats_table_free(&m->workers[i].st);
 	stats_table_free(&m->retired);
 	free(m->server_status);
 }
@@ -466,16 +672,18 @@ master_forget(struct master *m, struct wproc *self)
 static void
 master_child(struct master *m, struct wproc *wp, int chan)
 {
-	struct config *cfg = m->cfg;
+	struct config *cfg = wp->gen->cfg;
 	int id = wp->id, rc;
 
 	/* Without its master a worker must not linger. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	wp->gen->refs++;	/* keep cfg past master_forget() */
+	struct generation *g = wp->gen;
 	master_forget(m, wp);
-	free(m->workers);
+	gen_unref(m->gen);	/* the master's "current" reference */
 	free(m);
 	rc = worker_main(cfg, id, chan);
-	config_free(cfg);
+	gen_unref(g);
 	log_close();
 	exit(rc);
 }
@@ -484,6 +692,7 @@ static void
 master_spawn(struct wproc *wp)
 {
 	struct master *m = wp->m;
+	struct timeval tv = { RESPAWN_MAX_MS / 1000, 0 };
 	int sv[2];
 	pid_t pid;
 
@@ -499,28 +708,25 @@ master_spawn(struct wproc *wp)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		wp->chan = -1;
 		master_child(m, wp, sv[1]);
 	}
 	close(sv[1]);
 	wp->pid = pid;
 	wp->chan = sv[0];
-	wp->acked = 0;
 	wp->sent = 0;
-	wp->generation = m->generation;
 	wp->state = WP_STARTING;
 	gettimeofday(&wp->started, NULL);
 	wp->chan_ev = event_new(m->base, wp->chan, EV_READ | EV_PERSIST,
 	    master_chan_cb, wp);
 	if (wp->chan_ev == NULL || event_add(wp->chan_ev, NULL) == -1)
 		fatalx("cannot watch worker %d's channel", wp->id);
-	log_info("worker %d started, pid %d", wp->id, (int)pid);
-	if (m->npend > 0)
+	log_info("worker %d started, pid %d, generation %u", wp->id, (int)pid,
+	    wp->gen->id);
+	if (m->pend.n > 0)
 		master_dispatch(m);
 	return;
 retry:
 	wp->backoff_ms = RESPAWN_MAX_MS;
-	struct timeval tv = { RESPAWN_MAX_MS / 1000, 0 };
 	evtimer_add(wp->respawn_ev, &tv);
 }
 
@@ -529,45 +735,127 @@ master_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wproc *wp = arg;
 
-	if (!wp->m->stopping && wp->state == WP_EMPTY)
-		master_spawn(wp);
+	if (wp->state == WP_EMPTY) {
+		if (!wp->m->stopping && wp->gen == wp->m->gen)
+			master_spawn(wp);
+	} else if (wp->state == WP_DRAINING) {
+		log_warnx("worker %d (pid %d) still running past drain_timeout: "
+		    "killing it", wp->id, (int)wp->pid);
+		kill(wp->pid, SIGKILL);
+	}
+}
+
+/* Tell wp to finish what it has and exit; SIGKILL if it overstays. */
+static void
+wproc_drain(struct wproc *wp)
+{
+	char buf[64];
+	size_t len = chan_encode(buf, sizeof(buf), CHAN_DRAIN, NULL, 0);
+	struct timeval tv;
+
+	evtimer_del(wp->respawn_ev);
+	if (wp->state == WP_EMPTY || wp->state == WP_DRAINING)
+		return;
+	wp->state = WP_DRAINING;
+	if (chan_send(wp->chan, buf, len, NULL, 0) == -1)
+		kill(wp->pid, SIGTERM);	/* drains too */
+	tv.tv_sec = wp->gen->cfg->drain_timeout_ms / 1000 + KILL_GRACE_S;
+	tv.tv_usec = (wp->gen->cfg->drain_timeout_ms % 1000) * 1000;
+	evtimer_add(wp->respawn_ev, &tv);
 }
 
 static int
 master_workers_left(const struct master *m)
 {
 	for (size_t i = 0; i < m->nworkers; i++)
-		if (m->workers[i].state != WP_EMPTY)
+		if (m->workers[i]->state != WP_EMPTY)
 			return 1;
 	return 0;
 }
 
-/* A worker exited: log why, and replace it unless stopping. */
+/*
+ * The sockets a dead worker never acknowledged go to another worker: it
+ * never read from them, so nobody has. Frontends are renumbered for the
+ * current configuration; a socket whose frontend is gone is closed.
+ */
+static void
+master_redispatch(struct master *m, struct wproc *wp)
+{
+	size_t moved = 0;
+
+	for (size_t i = 0; i < wp->unacked.n; i++) {
+		struct pending *p = &wp->unacked.v[i];
+		size_t fe = wp->gen->map.frontends[p->c.frontend];
+		if (m->stopping || fe == STATS_NOWHERE ||
+		    pendq_push(&m->pend, p, 1) == -1) {
+			close(p->fd);
+			continue;
+		}
+		m->pend.v[m->pend.n - 1].c.frontend = (uint32_t)fe;
+		moved++;
+	}
+	wp->unacked.n = 0;
+	if (moved > 0) {
+		log_notice("worker %d died with %zu sockets unread: handing "
+		    "them to other workers", wp->id, moved);
+		m->redispatched += moved;
+		master_dispatch(m);
+	}
+}
+
+/* Forget a worker slot for good (old generation, or stopping). */
+static void
+master_drop(struct master *m, struct wproc *wp)
+{
+	for (size_t i = 0; i < m->nworkers; i++)
+		if (m->workers[i] == wp) {
+			memmove(&m->workers[i], &m->workers[i + 1],
+			    (m->nworkers - i - 1) * sizeof(*m->workers));
+			m->nworkers--;
+			break;
+		}
+	wproc_free(wp);
+}
+
+static void
+master_log_exit(struct master *m, struct wproc *wp, int status)
+{
+	int expected = wp->state == WP_DRAINING;
+
+	if (WIFSIGNALED(status))
+		log_warnx("worker %d (pid %d) killed by signal %d", wp->id,
+		    (int)wp->pid, WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0 || !expected)
+		log_warnx("worker %d (pid %d) exited with status %d", wp->id,
+		    (int)wp->pid, WEXITSTATUS(status));
+	else
+		log_info("worker %d (pid %d, generation %u) finished", wp->id,
+		    (int)wp->pid, wp->gen->id);
+}
+
+/* A worker exited: save its sockets and totals, and replace it if needed. */
 static void
 master_reaped(struct master *m, struct wproc *wp, int status)
 {
 	struct timeval now, tv;
 	long lived;
 
-	if (WIFSIGNALED(status))
-		log_warnx("worker %d (pid %d) killed by signal %d", wp->id,
-		    (int)wp->pid, WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0 || !m->stopping)
-		log_warnx("worker %d (pid %d) exited with status %d", wp->id,
-		    (int)wp->pid, WEXITSTATUS(status));
-	else
-		log_debug("worker %d (pid %d) exited", wp->id, (int)wp->pid);
-	wproc_close(wp);
+	master_log_exit(m, wp, status);
+	/* Its last acknowledgements and counters are still in the channel. */
+	(void)wproc_read(wp, 1 << 20);
+	wproc_close_chan(wp);
+	master_redispatch(m, wp);
 	/* Its connections died with it; its totals live on. */
-	stats_table_add(&m->retired, &wp->st, 1);
+	stats_table_add_mapped(&m->retired, &wp->st, &wp->gen->map, 1);
 	stats_table_zero(&wp->st);
-	wp->state = WP_EMPTY;
 	wp->pid = -1;
-	if (m->stopping) {
-		if (!master_workers_left(m))
+	if (m->stopping || wp->gen != m->gen || wp->state == WP_DRAINING) {
+		master_drop(m, wp);
+		if (m->stopping && !master_workers_left(m))
 			event_base_loopexit(m->base, NULL);
 		return;
 	}
+	wp->state = WP_EMPTY;
 	/* Back off when workers die young, so a crash loop cannot spin. */
 	gettimeofday(&now, NULL);
 	lived = (now.tv_sec - wp->started.tv_sec) * 1000 +
@@ -595,13 +883,30 @@ master_sigchld(evutil_socket_t sig, short what, void *arg)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (size_t i = 0; i < m->nworkers; i++)
-			if (m->workers[i].pid == pid &&
-			    m->workers[i].state != WP_EMPTY) {
-				master_reaped(m, &m->workers[i], status);
+			if (m->workers[i]->pid == pid) {
+				master_reaped(m, m->workers[i], status);
 				break;
 			}
 	}
 }
+
+/* Fork the current generation's workers. */
+static int
+master_start_workers(struct master *m)
+{
+	for (unsigned i = 0; i < m->cfg->workers; i++) {
+		struct wproc *wp = wproc_new(m, (int)i);
+		if (wp == NULL)
+			return -1;
+		wp->respawn_ev = evtimer_new(m->base, master_respawn_cb, wp);
+		if (wp->respawn_ev == NULL)
+			return -1;
+		master_spawn(wp);
+	}
+	return 0;
+}
+
+/* Stop */
 
 static void
 master_stop_timeout(evutil_socket_t fd, short what, void *arg)
@@ -610,15 +915,13 @@ master_stop_timeout(evutil_socket_t fd, short what, void *arg)
 
 	log_warnx("workers still running after drain_timeout: killing them");
 	for (size_t i = 0; i < m->nworkers; i++)
-		if (m->workers[i].state != WP_EMPTY)
-			kill(m->workers[i].pid, SIGKILL);
+		if (m->workers[i]->state != WP_EMPTY)
+			kill(m->workers[i]->pid, SIGKILL);
 }
 
 static void
 master_stop(struct master *m, const char *why)
 {
-	char buf[64];
-	size_t len;
 	struct timeval tv;
 
 	if (m->stopping) {
@@ -631,27 +934,232 @@ master_stop(struct master *m, const char *why)
 	master_dispatch(m);
 	m->stopping = 1;
 	master_close_listeners(m);
-	master_close_pending(m);
-	len = chan_encode(buf, sizeof(buf), CHAN_DRAIN, NULL, 0);
-	for (size_t i = 0; i < m->nworkers; i++) {
-		struct wproc *wp = &m->workers[i];
-		evtimer_del(wp->respawn_ev);
-		if (wp->state == WP_EMPTY)
-			continue;
-		wp->state = WP_DRAINING;
-		if (chan_send(wp->chan, buf, len, NULL, 0) == -1)
-			kill(wp->pid, SIGTERM);
-	}
+	pendq_close(&m->pend);
+	for (size_t i = 0; i < m->nworkers; i++)
+		wproc_drain(m->workers[i]);
 	if (!master_workers_left(m)) {
 		event_base_loopexit(m->base, NULL);
 		return;
 	}
 	/* Workers close what is left at drain_timeout; this is the backstop. */
-	tv.tv_sec = m->cfg->drain_timeout_ms / 1000 + 2;
+	tv.tv_sec = m->cfg->drain_timeout_ms / 1000 + KILL_GRACE_S;
 	tv.tv_usec = (m->cfg->drain_timeout_ms % 1000) * 1000;
 	m->stop_ev = evtimer_new(m->base, master_stop_timeout, m);
 	if (m->stop_ev != NULL)
 		evtimer_add(m->stop_ev, &tv);
+}
+
+/* Reload */
+
+/* Carry server states over to cfg's shape, by name; new servers are up. */
+static uint8_t *
+master_remap_status(struct master *m, const struct stats_map *map,
+    const struct config *cfg)
+{
+	uint8_t *st = calloc(cfg->nservers + 1, 1);
+
+	if (st == NULL)
+		return NULL;
+	for (size_t i = 0; i < map->nservers; i++)
+		if (map->servers[i] != STATS_NOWHERE)
+			st[map->servers[i]] = m->server_status[i];
+	return st;
+}
+
+/*
+ * Everything a reload can fail at, done before anything changes: the new
+ * listeners, the stats endpoint if its address moved, the new tables.
+ */
+struct reload {
+	struct config		*cfg;
+	struct generation	*gen;		/* owns cfg once made */
+	struct listener		**listeners;
+	size_t			 nlisteners;
+	struct endpoint		*endpoint;	/* new one, or NULL: keep */
+	struct stats_map	 map;		/* old config onto the new */
+	struct stats_table	 retired;
+	uint8_t			*status;
+};
+
+static int	master_stats_view(void *, struct stats_view *);
+static void	master_stats_done(void *, struct stats_view *);
+
+static int
+master_reload_prepare(struct master *m, struct reload *r)
+{
+	const struct config *old = m->cfg;
+
+	r->listeners = master_listeners(m, r->cfg, m->listeners,
+	    m->nlisteners, &r->nlisteners);
+	if (r->listeners == NULL)
+		return -1;
+	if (r->cfg->has_stats && (!old->has_stats ||
+	    !addr_equal(&old->stats_addr, &r->cfg->stats_addr))) {
+		r->endpoint = endpoint_new(m->base, r->cfg, master_stats_view,
+		    master_stats_done, m);
+		if (r->endpoint == NULL)
+			return -1;
+	}
+	if ((r->gen = gen_new(m->generation + 1, r->cfg)) == NULL)
+		return -1;
+	if (stats_map_init(&r->map, old, r->cfg) == -1 ||
+	    stats_table_init(&r->retired, r->cfg) == -1 ||
+	    (r->status = master_remap_status(m, &r->map, r->cfg)) == NULL)
+		return -1;
+	stats_table_add_mapped(&r->retired, &m->retired, &r->map, 1);
+	return 0;
+}
+
+/* Undo master_reload_prepare(): the running configuration stays. */
+static void
+master_reload_abort(struct master *m, struct reload *r)
+{
+	for (size_t i = 0; r->listeners != NULL && i < r->nlisteners; i++) {
+		struct listener *l = r->listeners[i];
+		if (l->ev == NULL) {
+			listener_free(l);
+			continue;
+		}
+		for (size_t o = 0; o < m->nlisteners; o++)
+			if (m->listeners[o] == NULL) {
+				m->listeners[o] = l;
+				break;
+			}
+	}
+	free(r->listeners);
+	if (r->endpoint != NULL)
+		endpoint_free(r->endpoint);
+	if (r->gen != NULL)
+		gen_unref(r->gen);
+	else
+		config_free(r->cfg);
+	stats_map_free(&r->map);
+	stats_table_free(&r->retired);
+	free(r->status);
+}
+
+/* Sockets accepted under the old configuration, renumbered for the new. */
+static void
+master_renumber_pending(struct master *m, const struct stats_map *map)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->pend.n; i++) {
+		struct pending p = m->pend.v[i];
+		size_t fe = map->frontends[p.c.frontend];
+		if (fe == STATS_NOWHERE) {
+			close(p.fd);
+			continue;
+		}
+		p.c.frontend = (uint32_t)fe;
+		m->pend.v[k++] = p;
+	}
+	m->pend.n = k;
+}
+
+/* Switch to the prepared configuration; nothing here can fail halfway. */
+static void
+master_reload_commit(struct master *m, struct reload *r)
+{
+	struct generation *old = m->gen;
+
+	for (size_t i = 0; i < m->nlisteners; i++)
+		if (m->listeners[i] != NULL) {
+			log_info("closing listener %s", m->listeners[i]->text);
+			listener_free(m->listeners[i]);
+		}
+	free(m->listeners);
+	m->listeners = r->listeners;
+	m->nlisteners = r->nlisteners;
+	if (r->endpoint != NULL || !r->cfg->has_stats) {
+		if (m->endpoint != NULL)
+			endpoint_free(m->endpoint);
+		m->endpoint = r->endpoint;
+	} else if (endpoint_set_token(m->endpoint, r->cfg->stats_token) ==
+	    -1) {
+		log_warn("stats token");
+	}
+	master_renumber_pending(m, &r->map);
+	stats_map_free(&r->map);
+	stats_table_free(&m->retired);
+	m->retired = r->retired;
+	free(m->server_status);
+	m->server_status = r->status;
+
+	m->gen = r->gen;
+	m->cfg = r->cfg;
+	m->generation = r->gen->id;
+	for (size_t i = m->nworkers; i-- > 0;) {
+		struct wproc *wp = m->workers[i];
+		stats_map_free(&wp->gen->map);
+		if (stats_map_init(&wp->gen->map, wp->gen->cfg, m->cfg) == -1)
+			log_warn("stats map");	/* its counters go unshown */
+		if (wp->state == WP_EMPTY)
+			master_drop(m, wp);
+		else
+			wproc_drain(wp);
+	}
+	gen_unref(old);
+	log_set_level(m->cfg->log_level);
+	if (master_listen(m) == -1 || master_start_workers(m) == -1)
+		log_warn("reload: cannot start everything");
+	m->reloads++;
+}
+
+/* SIGHUP: the new file, or, if it has any error, the running one. */
+static void
+master_reload(struct master *m)
+{
+	struct errlist errs = { NULL, 0 };
+	struct reload r;
+
+	memset(&r, 0, sizeof(r));
+	log_notice("SIGHUP: reloading %s", m->cfg->path);
+	if ((r.cfg = config_load(m->cfg->path, &errs)) == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_error("%s", errs.msgs[i]);
+		errlist_free(&errs);
+		log_error("reload failed: keeping generation %u",
+		    m->generation);
+		m->reload_failures++;
+		return;
+	}
+	/* Hand out what was accepted under the old configuration first. */
+	master_dispatch(m);
+	if (master_reload_prepare(m, &r) == -1) {
+		master_reload_abort(m, &r);
+		log_error("reload failed: keeping generation %u",
+		    m->generation);
+		m->reload_failures++;
+		return;
+	}
+	master_reload_commit(m, &r);
+	log_notice("reloaded: generation %u, %u workers", m->generation,
+	    m->cfg->workers);
+}
+
+/* Signals */
+
+/* The reopened log file goes to every worker: they may not open it. */
+static void
+master_reopen_log(struct master *m)
+{
+	char buf[64];
+	size_t len = chan_encode(buf, sizeof(buf), CHAN_LOGFD, NULL, 0);
+	int fd;
+
+	if (log_reopen() == -1) {
+		log_warn("reopen log file");
+		return;
+	}
+	log_notice("log file reopened");
+	if ((fd = log_fd()) == 2)
+		return;
+	for (size_t i = 0; i < m->nworkers; i++)
+		if (m->workers[i]->state != WP_EMPTY &&
+		    chan_send(m->workers[i]->chan, buf, len, &fd, 1) == -1)
+			log_warn("worker %d: cannot pass the log file",
+			    m->workers[i]->id);
 }
 
 static void
@@ -665,27 +1173,23 @@ master_signal(evutil_socket_t sig, short what, void *arg)
 		master_stop(m, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP: reload is not implemented yet");
+		if (m->stopping)
+			log_notice("SIGHUP: stopping, not reloading");
+		else
+			master_reload(m);
 		break;
 	case SIGUSR1:
-		if (log_reopen() == -1)
-			log_warn("reopen log file");
-		else
-			log_notice("log file reopened");
-		for (size_t i = 0; i < m->nworkers; i++)
-			if (m->workers[i].state != WP_EMPTY)
-				kill(m->workers[i].pid, SIGUSR1);
+		master_reopen_log(m);
 		break;
 	}
 }
 
-static const char *const wproc_state_names[] = {
-	"empty", "starting", "running", "draining",
-};
+/* Stats */
 
 /*
- * Gather what the stats endpoint shows: every live worker's latest report
- * added to the totals of those that exited. Freed by master_stats_done().
+ * Gather what the stats endpoint shows: every live worker's latest report,
+ * in the current configuration's shape, added to the totals of those that
+ * exited. Freed by master_stats_done().
  */
 static int
 master_stats_view(void *arg, struct stats_view *v)
@@ -704,14 +1208,14 @@ master_stats_view(void *arg, struct stats_view *v)
 	}
 	stats_table_add(&v->sum, &m->retired, 0);
 	for (size_t i = 0; i < m->nworkers; i++) {
-		struct wproc *wp = &m->workers[i];
+		struct wproc *wp = m->workers[i];
 		struct stats_worker *ws = &v->workers[n];
 		if (wp->state == WP_EMPTY)
 			continue;
-		stats_table_add(&v->sum, &wp->st, 0);
+		stats_table_add_mapped(&v->sum, &wp->st, &wp->gen->map, 0);
 		ws->id = wp->id;
 		ws->pid = wp->pid;
-		ws->generation = wp->generation;
+		ws->generation = wp->gen->id;
 		ws->state = wproc_state_names[wp->state];
 		ws->c = wp->st.all;
 		n++;
@@ -739,12 +1243,20 @@ master_stats_done(void *arg, struct stats_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* Start and end */
+
 static int
 master_init(struct master *m, struct config *cfg)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
 	    SIGCHLD };
 
+	m->generation = 1;
+	gettimeofday(&m->start, NULL);
+	if ((m->gen = gen_new(1, cfg)) == NULL) {
+		config_free(cfg);
+		return -1;
+	}
 	m->cfg = cfg;
 	if ((m->base = event_base_new()) == NULL)
 		return -1;
@@ -756,47 +1268,23 @@ master_init(struct master *m, struct config *cfg)
 	}
 	if ((m->resume_ev = evtimer_new(m->base, master_resume_cb, m)) == NULL)
 		return -1;
-	m->nworkers = cfg->workers;
-	m->generation = 1;
-	gettimeofday(&m->start, NULL);
-	if ((m->workers = calloc(m->nworkers, sizeof(*m->workers))) == NULL)
-		return -1;
 	if (stats_table_init(&m->retired, cfg) == -1)
 		return -1;
 	if ((m->server_status = calloc(cfg->nservers + 1, 1)) == NULL)
 		return -1;
-	for (size_t i = 0; i < m->nworkers; i++) {
-		struct wproc *wp = &m->workers[i];
-		wp->m = m;
-		wp->id = (int)i;
-		wp->chan = -1;
-		wp->pid = -1;
-		wp->respawn_ev = evtimer_new(m->base, master_respawn_cb, wp);
-		if (wp->respawn_ev == NULL ||
-		    stats_table_init(&wp->st, cfg) == -1)
-			return -1;
-	}
 	return 0;
 }
 
 static void
 master_free(struct master *m)
 {
-	master_close_listeners(m);
-	master_close_pending(m);
 	if (m->endpoint != NULL)
 		endpoint_free(m->endpoint);
-	m->endpoint = NULL;
-	for (size_t i = 0; m->workers != NULL && i < m->nworkers; i++) {
-		wproc_close(&m->workers[i]);
-		if (m->workers[i].respawn_ev != NULL)
-			event_free(m->workers[i].respawn_ev);
-		stats_table_free(&m->workers[i].st);
-	}
+	master_close_listeners(m);
+	pendq_close(&m->pend);
+	for (size_t i = 0; i < m->nworkers; i++)
+		wproc_free(m->workers[i]);
 	free(m->workers);
-	free(m->listeners);
-	stats_table_free(&m->retired);
-	free(m->server_status);
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
 		if (m->sigs[i] != NULL)
 			event_free(m->sigs[i]);
@@ -806,7 +1294,50 @@ master_free(struct master *m)
 		event_free(m->stop_ev);
 	if (m->base != NULL)
 		event_base_free(m->base);
-	config_free(m->cfg);
+	stats_table_free(&m->retired);
+	free(m->server_status);
+	if (m->pidfile_written && unlink(m->cfg->pidfile) == -1)
+		log_warn("remove pidfile %s", m->cfg->pidfile);
+	if (m->gen != NULL)
+		gen_unref(m->gen);
+}
+
+static int
+master_write_pidfile(struct master *m)
+{
+	FILE *fp;
+
+	if (m->cfg->pidfile == NULL)
+		return 0;
+	if ((fp = fopen(m->cfg->pidfile, "w")) == NULL ||
+	    fprintf(fp, "%d\n", (int)getpid()) < 0 || fclose(fp) == EOF) {
+		log_error("%s: pidfile %s: %s", m->cfg->path, m->cfg->pidfile,
+		    strerror(errno));
+		return -1;
+	}
+	m->pidfile_written = 1;
+	return 0;
+}
+
+/* Everything that can fail at start, in order; -1 after logging why. */
+static int
+master_start(struct master *m)
+{
+	if ((m->listeners = master_listeners(m, m->cfg, NULL, 0,
+	    &m->nlisteners)) == NULL || master_listen(m) == -1)
+		return -1;
+	if (m->cfg->has_stats && (m->endpoint = endpoint_new(m->base, m->cfg,
+	    master_stats_view, master_stats_done, m)) == NULL)
+		return -1;
+	if (master_write_pidfile(m) == -1)
+		return -1;
+	log_notice("baton %s started: %u workers", PACKAGE_VERSION,
+	    m->cfg->workers);
+	if (master_start_workers(m) == -1) {
+		log_warn("cannot start workers");
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -825,16 +1356,9 @@ master_main(struct config *cfg)
 	if (master_init(m, cfg) == -1) {
 		log_warn("cannot initialise");
 		rc = 2;
-	} else if (master_bind(m) == -1) {
-		rc = 2;
-	} else if (cfg->has_stats && (m->endpoint = endpoint_new(m->base, cfg,
-	    master_stats_view, master_stats_done, m)) == NULL) {
+	} else if (master_start(m) == -1) {
 		rc = 2;
 	} else {
-		log_notice("baton %s started: %zu workers", PACKAGE_VERSION,
-		    m->nworkers);
-		for (size_t i = 0; i < m->nworkers; i++)
-			master_spawn(&m->workers[i]);
 		event_base_dispatch(m->base);
 		log_notice("stopped");
 	}

@@ -106,6 +106,67 @@ stats_table_add(struct stats_table *dst, const struct stats_table *src,
 		counters_add(&dst->servers[i], &src->servers[i], no_active);
 }
 
+int
+stats_map_init(struct stats_map *map, const struct config *from,
+    const struct config *to)
+{
+	memset(map, 0, sizeof(*map));
+	map->nfrontends = from->nfrontends;
+	map->nservers = from->nservers;
+	map->frontends = calloc(from->nfrontends + 1, sizeof(size_t));
+	map->servers = calloc(from->nservers + 1, sizeof(size_t));
+	if (map->frontends == NULL || map->servers == NULL) {
+		stats_map_free(map);
+		return -1;
+	}
+	for (size_t i = 0; i < from->nfrontends; i++) {
+		map->frontends[i] = STATS_NOWHERE;
+		for (size_t j = 0; j < to->nfrontends; j++)
+			if (strcmp(from->frontends[i].name,
+			    to->frontends[j].name) == 0)
+				map->frontends[i] = j;
+	}
+	for (size_t i = 0; i < from->nbackends; i++) {
+		const struct backend_conf *fb = &from->backends[i];
+		const struct backend_conf *tb = NULL;
+		for (size_t j = 0; j < to->nbackends && tb == NULL; j++)
+			if (strcmp(fb->name, to->backends[j].name) == 0)
+				tb = &to->backends[j];
+		for (size_t k = 0; k < fb->nservers; k++) {
+			size_t at = STATS_NOWHERE;
+			for (size_t j = 0; tb != NULL && j < tb->nservers; j++)
+				if (strcmp(fb->servers[k].name,
+				    tb->servers[j].name) == 0)
+					at = tb->server_base + j;
+			map->servers[fb->server_base + k] = at;
+		}
+	}
+	return 0;
+}
+
+void
+stats_map_free(struct stats_map *map)
+{
+	free(map->frontends);
+	free(map->servers);
+	memset(map, 0, sizeof(*map));
+}
+
+void
+stats_table_add_mapped(struct stats_table *dst, const struct stats_table *src,
+    const struct stats_map *map, int no_active)
+{
+	counters_add(&dst->all, &src->all, no_active);
+	for (size_t i = 0; i < src->nfrontends && i < map->nfrontends; i++)
+		if (map->frontends[i] < dst->nfrontends)
+			counters_add(&dst->frontends[map->frontends[i]],
+			    &src->frontends[i], no_active);
+	for (size_t i = 0; i < src->nservers && i < map->nservers; i++)
+		if (map->servers[i] < dst->nservers)
+			counters_add(&dst->servers[map->servers[i]],
+			    &src->servers[i], no_active);
+}
+
 size_t
 stats_nrecords(const struct stats_table *t)
 {

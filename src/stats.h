@@ -69,6 +69,27 @@ void	stats_table_add(struct stats_table *dst, const struct stats_table *src,
 	    int no_active);
 
 /*
+ * Where one configuration's frontends and servers stand in another, by
+ * name: STATS_NOWHERE for those the other does not have.
+ */
+#define STATS_NOWHERE	((size_t)-1)
+struct stats_map {
+	size_t	*frontends;
+	size_t	 nfrontends;
+	size_t	*servers;
+	size_t	 nservers;
+};
+
+/* Map from's names onto to's indices. -1 when out of memory. */
+int	stats_map_init(struct stats_map *map, const struct config *from,
+	    const struct config *to);
+void	stats_map_free(struct stats_map *map);
+/* Add src (shaped like map's from) into dst (shaped like map's to). */
+void	stats_table_add_mapped(struct stats_table *dst,
+	    const struct stats_table *src, const struct stats_map *map,
+	    int no_active);
+
+/*
  * Write t as records into out[0..max), starting at record number first
  * (worker, then frontends, then servers). Returns how many were written.
  */

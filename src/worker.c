@@ -4,6 +4,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,10 @@ worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
 		return 0;
 	case CHAN_DRAIN:
 		worker_drain(w, "master asked");
+		return 0;
+	case CHAN_LOGFD:
+		if (log_adopt_fd(fds[0]) == -1)
+			log_warn("worker %d: new log file", w->id);
 		return 0;
 	default:
 		log_warnx("worker %d: unexpected message type %d", w->id,
@@ -223,13 +229,6 @@ worker_sigterm(evutil_socket_t sig, short what, void *arg)
 	worker_drain(arg, "SIGTERM");
 }
 
-static void
-worker_sigusr1(evutil_socket_t sig, short what, void *arg)
-{
-	if (log_reopen() == -1)
-		log_warn("reopen log file");
-}
-
 static int
 worker_init(struct worker *w, struct config *cfg, int id, int chan)
 {
@@ -264,11 +263,9 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 	    NULL)
 		return -1;
 	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
-	w->sig_usr1 = evsignal_new(w->base, SIGUSR1, worker_sigusr1, w);
-	if (w->chan_ev == NULL || w->sig_term == NULL || w->sig_usr1 == NULL ||
+	if (w->chan_ev == NULL || w->sig_term == NULL ||
 	    event_add(w->chan_ev, NULL) == -1 ||
-	    evsignal_add(w->sig_term, NULL) == -1 ||
-	    evsignal_add(w->sig_usr1, NULL) == -1)
+	    evsignal_add(w->sig_term, NULL) == -1)
 		return -1;
 	return 0;
 }
@@ -287,8 +284,6 @@ worker_free(struct worker *w)
 		event_free(w->chan_ev);
 	if (w->sig_term != NULL)
 		event_free(w->sig_term);
-	if (w->sig_usr1 != NULL)
-		event_free(w->sig_usr1);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->report_timer != NULL)
@@ -305,6 +300,28 @@ worker_free(struct worker *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/* As root with user set: become that user, with its groups. */
+static int
+worker_drop_privileges(const struct config *cfg, int id)
+{
+	struct passwd *pw;
+
+	if (cfg->user == NULL || geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		log_warnx("worker %d: unknown user %s", id, cfg->user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
+		log_warn("worker %d: cannot become %s", id, cfg->user);
+		return -1;
+	}
+	/* A dumpable process could be ptraced by the unprivileged user. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return 0;
+}
+
 int
 worker_main(struct config *cfg, int id, int chan)
 {
@@ -316,9 +333,12 @@ worker_main(struct config *cfg, int id, int chan)
 	/* The master handles these; a terminal's ^C reaches the whole group. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	(void)net_raise_nofile();
-	if (worker_init(&w, cfg, id, chan) == -1) {
+	if (worker_drop_privileges(cfg, id) == -1) {
+		rc = 1;
+	} else if (worker_init(&w, cfg, id, chan) == -1) {
 		log_warn("worker %d: cannot start", id);
 		rc = 1;
 	} else {

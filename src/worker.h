@@ -28,7 +28,6 @@ struct worker {
 	int			 chan;		/* to the master */
 	struct event		*chan_ev;
 	struct event		*sig_term;
-	struct event		*sig_usr1;
 	struct event		*drain_timer;
 	int			 draining;
 
