@@ -34,4 +34,5 @@ for n in 1 2 3; do
 done
 echo "demo backends on 127.0.0.1:8001-8003; baton on 127.0.0.1:8080"
 echo "try: curl http://127.0.0.1:8080/   (^C stops)"
+echo "stats: http://127.0.0.1:9090/ (dashboard), /stats (JSON), /metrics"
 "$baton" -c conf/proxy.ini

@@ -4,7 +4,7 @@
 set -eu
 
 pkgs="build-essential autoconf automake pkg-config libevent-dev libssl-dev
-libinih-dev check python3 curl procps"
+libinih-dev check python3 python3-prometheus-client chromium fonts-dejavu-core curl procps"
 
 missing=
 for p in $pkgs; do
