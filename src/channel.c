@@ -19,6 +19,8 @@ chan_record_size(int type)
 		return sizeof(struct chan_ack);
 	case CHAN_STATS:
 		return sizeof(struct stat_record);
+	case CHAN_SERVER:
+		return sizeof(struct chan_server);
 	default:
 		return 0;
 	}
@@ -39,6 +41,10 @@ chan_count_range(int type, size_t *min, size_t *max)
 	case CHAN_STATS:
 		*min = 1;
 		*max = CHAN_MAX_STATS;
+		break;
+	case CHAN_SERVER:
+		*min = 1;
+		*max = CHAN_MAX_SERVERS;
 		break;
 	default:
 		*min = *max = 0;
@@ -117,6 +123,9 @@ chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
 				return -1;
 			}
 		}
+	} else if (h.type == CHAN_SERVER) {
+		m->servers = (const struct chan_server *)
+		    (const void *)((const char *)buf + sizeof(h));
 	} else if (h.type == CHAN_STATS) {
 		m->stats = (const struct stat_record *)
 		    (const void *)((const char *)buf + sizeof(h));

@@ -30,6 +30,7 @@ enum chan_type {
 	CHAN_READY,	/* worker -> master: loop running */
 	CHAN_STATS,	/* worker -> master: counters (struct stat_record) */
 	CHAN_LOGFD,	/* master -> worker: the reopened log file, as its fd */
+	CHAN_SERVER,	/* master -> worker: server states (struct chan_server) */
 	CHAN_TYPE_MAX
 };
 
@@ -54,6 +55,17 @@ struct chan_ack {
 	uint64_t	upto;
 };
 
+/* CHAN_SERVER record: a server's state, by flat index (config.h). */
+struct chan_server {
+	uint32_t	server;
+	uint8_t		up;		/* health checks say up */
+	uint8_t		soft_down;	/* passive failures: avoid it */
+	uint16_t	pad;
+};
+
+#define CHAN_MAX_SERVERS ((CHAN_MSG_MAX - sizeof(struct chan_hdr)) / \
+			    sizeof(struct chan_server))
+
 /* Most stat records one CHAN_STATS message carries. */
 #define CHAN_MAX_STATS	((CHAN_MSG_MAX - sizeof(struct chan_hdr)) / \
 			    sizeof(struct stat_record))
@@ -64,6 +76,7 @@ struct chan_msg {
 	size_t			 count;
 	const struct chan_conn	*conns;
 	const struct stat_record *stats;
+	const struct chan_server *servers;
 	uint64_t		 ack;
 };
 

@@ -473,6 +473,14 @@ server_option(struct parse *p, struct server_conf *s, const char *opt)
 		    CONFIG_MAX_WEIGHT);
 		return -1;
 	}
+	if (klen == 15 && strncmp(opt, "max_connections", 15) == 0 &&
+	    eq != NULL) {
+		if (parse_uint(v, 1, 10000000, &s->max_connections) == 0)
+			return 0;
+		perr(p, 0, "server: bad max_connections '%s' (expected "
+		    "1..10000000)", v);
+		return -1;
+	}
 	if (klen == 10 && strncmp(opt, "send_proxy", 10) == 0 && eq != NULL) {
 		int i = parse_word(v, send_proxy_words);
 		if (i != -1) {
@@ -586,6 +594,87 @@ b_send_proxy(struct parse *p, const char *k, const char *v)
 	return set_word(p, k, v, send_proxy_words, &cur_backend(p)->send_proxy);
 }
 
+char *
+config_unescape(const char *s, size_t *len)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+
+	if (out == NULL)
+		fatalx("out of memory");
+	while (*s) {
+		if (*s != '\\') {
+			*o++ = *s++;
+			continue;
+		}
+		s++;
+		switch (*s) {
+		case 'r': *o++ = '\r'; break;
+		case 'n': *o++ = '\n'; break;
+		case 't': *o++ = '\t'; break;
+		case '\\': *o++ = '\\'; break;
+		case 'x':
+			if (isxdigit((unsigned char)s[1]) &&
+			    isxdigit((unsigned char)s[2])) {
+				char hex[3] = { s[1], s[2], 0 };
+				*o++ = (char)strtoul(hex, NULL, 16);
+				s += 2;
+				break;
+			}
+			/* FALLTHROUGH */
+		default:
+			free(out);
+			return NULL;
+		}
+		s++;
+	}
+	*len = (size_t)(o - out);
+	return out;
+}
+
+static int
+set_escaped(struct parse *p, const char *k, const char *v, char **dst,
+    size_t *len)
+{
+	char *d = config_unescape(v, len);
+
+	if (d == NULL) {
+		perr(p, 0, "%s: bad escape in '%s' (\\r \\n \\t \\\\ "
+		    "\\xHH)", k, v);
+		return -1;
+	}
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+static int
+b_check_send(struct parse *p, const char *k, const char *v)
+{
+	struct backend_conf *b = cur_backend(p);
+
+	return set_escaped(p, k, v, &b->check_send, &b->check_send_len);
+}
+
+static int
+b_check_expect(struct parse *p, const char *k, const char *v)
+{
+	struct backend_conf *b = cur_backend(p);
+
+	return set_escaped(p, k, v, &b->check_expect, &b->check_expect_len);
+}
+
+static int
+b_max_fails(struct parse *p, const char *k, const char *v)
+{
+	return set_uint(p, k, v, 0, 1000, &cur_backend(p)->max_fails);
+}
+
+static int
+b_fail_timeout(struct parse *p, const char *k, const char *v)
+{
+	return set_duration(p, k, v, 1, &cur_backend(p)->fail_timeout_ms);
+}
+
 static const struct key_def backend_keys[] = {
 	{ "server", b_server, 1 },
 	{ "balance", b_balance, 0 },
@@ -597,6 +686,10 @@ static const struct key_def backend_keys[] = {
 	{ "rise", b_rise, 0 },
 	{ "fall", b_fall, 0 },
 	{ "send_proxy", b_send_proxy, 0 },
+	{ "check_send", b_check_send, 0 },
+	{ "check_expect", b_check_expect, 0 },
+	{ "max_fails", b_max_fails, 0 },
+	{ "fail_timeout", b_fail_timeout, 0 },
 	{ NULL, NULL, 0 }
 };
 
@@ -650,6 +743,8 @@ section_backend(struct parse *p, const char *name)
 	b->rise = 2;
 	b->fall = 3;
 	b->send_proxy = PROXY_OFF;
+	b->max_fails = 1;
+	b->fail_timeout_ms = 10 * 1000;
 	p->kind = SECT_BACKEND;
 }
 
@@ -822,6 +917,11 @@ config_validate(struct parse *p)
 		if (b->nservers == 0)
 			errlist_add(p->errs, "%s:%d: [backend %s] no server",
 			    p->name, b->line, b->name);
+		if ((b->check_send != NULL || b->check_expect != NULL) &&
+		    b->check != CHECK_TCP)
+			errlist_add(p->errs, "%s:%d: [backend %s] check_send "
+			    "and check_expect need check = tcp", p->name,
+			    b->line, b->name);
 		b->server_base = cfg->nservers;
 		cfg->nservers += b->nservers;
 		for (size_t j = 0; j < b->nservers; j++)
@@ -963,6 +1063,8 @@ config_free(struct config *cfg)
 		}
 		free(b->servers);
 		free(b->name);
+		free(b->check_send);
+		free(b->check_expect);
 	}
 	free(cfg->backends);
 	free(cfg->path);

@@ -42,6 +42,7 @@ struct server_conf {
 	unsigned	 weight;
 	int		 backup;
 	int		 send_proxy;	/* enum proxy_proto */
+	unsigned	 max_connections;	/* 0: no limit */
 	int		 line;
 };
 
@@ -58,6 +59,12 @@ struct backend_conf {
 	unsigned		 check_timeout_ms;
 	unsigned		 rise;
 	unsigned		 fall;
+	char			*check_send;	/* unescaped, may hold NULs */
+	size_t			 check_send_len;
+	char			*check_expect;
+	size_t			 check_expect_len;
+	unsigned		 max_fails;	/* 0: passive checks off */
+	unsigned		 fail_timeout_ms;
 	int			 send_proxy;	/* default for its servers */
 	size_t			 server_base;	/* first flat server index */
 };
@@ -124,6 +131,11 @@ struct config	*config_load_string(const char *text, const char *name,
 		    struct errlist *errs);
 void		 config_free(struct config *cfg);
 
+/*
+ * Decode C escapes (\r \n \t \\ \xHH) of s into a new buffer; its length
+ * goes to *len. NULL when an escape is malformed.
+ */
+char	*config_unescape(const char *s, size_t *len);
 /* "30s", "500ms", "5m", "2h" or a bare number of seconds, into ms. */
 int	config_parse_duration(const char *s, unsigned *ms);
 const char	*config_balance_name(int balance);

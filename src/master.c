@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "config.h"
 #include "endpoint.h"
+#include "health.h"
 #include "log.h"
 #include "master.h"
 #include "net.h"
@@ -118,10 +119,15 @@ struct master {
 	uint64_t		 reload_failures;
 	uint64_t		 redispatched;
 	struct stats_table	 retired;	/* exited workers' totals */
-	uint8_t			*server_status;	/* per flat server */
+	struct health		*health;
+	uint8_t			*server_up;	/* per flat server: checks */
+	uint8_t			*server_soft;	/* passive failures */
 };
 
 static void	master_spawn(struct wproc *wp);
+static int	master_stats_view(void *, struct stats_view *);
+static void	master_stats_done(void *, struct stats_view *);
+static void	master_server_changed(void *, size_t, int, int);
 static void	master_dispatch(struct master *m);
 static void	master_accept_cb(evutil_socket_t, short, void *);
 
@@ -548,6 +554,70 @@ wproc_acked(struct wproc *wp, uint64_t upto)
 	return 0;
 }
 
+/*
+ * A worker's counters. Connect failures it saw since its last report are
+ * passive health information: they go to the health checks.
+ */
+static void
+master_worker_stats(struct wproc *wp, const struct chan_msg *msg)
+{
+	struct master *m = wp->m;
+	char err[128];
+
+	for (size_t i = 0; i < msg->count; i++) {
+		const struct stat_record *r = &msg->stats[i];
+		if (r->kind != STAT_SERVER || r->index >= wp->st.nservers ||
+		    wp->gen != m->gen)
+			continue;
+		if (r->c.failures > wp->st.servers[r->index].failures)
+			health_failures(m->health, r->index,
+			    (unsigned)(r->c.failures -
+			    wp->st.servers[r->index].failures));
+	}
+	if (stats_apply(&wp->st, msg->stats, msg->count, err,
+	    sizeof(err)) == -1)
+		log_warnx("worker %d (pid %d): bad stats report dropped: %s",
+		    wp->id, (int)wp->pid, err);
+}
+
+/* Tell wp the state of servers [first, first + n). */
+static void
+wproc_send_servers(struct wproc *wp, size_t first, size_t n)
+{
+	struct master *m = wp->m;
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	struct chan_server recs[CHAN_MAX_SERVERS];
+
+	while (n > 0) {
+		size_t k = n < CHAN_MAX_SERVERS ? n : CHAN_MAX_SERVERS, len;
+		for (size_t i = 0; i < k; i++) {
+			memset(&recs[i], 0, sizeof(recs[i]));
+			recs[i].server = (uint32_t)(first + i);
+			recs[i].up = m->server_up[first + i];
+			recs[i].soft_down = m->server_soft[first + i];
+		}
+		len = chan_encode(buf, sizeof(buf), CHAN_SERVER, recs, k);
+		if (len == 0 || chan_send(wp->chan, buf, len, NULL, 0) == -1)
+			log_warn("worker %d: cannot send server states",
+			    wp->id);
+		first += k;
+		n -= k;
+	}
+}
+
+/* A server changed state: every worker of the current generation hears. */
+static void
+master_server_changed(void *arg, size_t server, int up, int soft_down)
+{
+	struct master *m = arg;
+
+	m->server_up[server] = (uint8_t)up;
+	m->server_soft[server] = (uint8_t)soft_down;
+	for (size_t i = 0; i < m->nworkers; i++)
+		if (wproc_takes(m->workers[i]))
+			wproc_send_servers(m->workers[i], server, 1);
+}
+
 /* A message from a worker. Returns -1 if the worker must be cut off. */
 static int
 master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
@@ -569,10 +639,7 @@ master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 			wp->state = WP_RUNNING;
 		return 0;
 	case CHAN_STATS:
-		if (stats_apply(&wp->st, m.stats, m.count, err,
-		    sizeof(err)) == -1)
-			log_warnx("worker %d (pid %d): bad stats report dropped: "
-			    "%s", wp->id, (int)wp->pid, err);
+		master_worker_stats(wp, &m);
 		return 0;
 	case CHAN_ACK:
 		if (m.ack > wp->m->next_id) {
@@ -666,7 +733,10 @@ master_forget(struct master *m, struct wproc *self)
 		endpoint_free(m->endpoint);
 	event_base_free(m->base);
 	stats_table_free(&m->retired);
-	free(m->server_status);
+	if (m->health != NULL)
+		health_free(m->health);
+	free(m->server_up);
+	free(m->server_soft);
 }
 
 static void
@@ -722,6 +792,9 @@ master_spawn(struct wproc *wp)
 		fatalx("cannot watch worker %d's channel", wp->id);
 	log_info("worker %d started, pid %d, generation %u", wp->id, (int)pid,
 	    wp->gen->id);
+	/* Before any socket: the servers' current states. */
+	if (m->cfg->nservers > 0)
+		wproc_send_servers(wp, 0, m->cfg->nservers);
 	if (m->pend.n > 0)
 		master_dispatch(m);
 	return;
@@ -953,17 +1026,18 @@ master_stop(struct master *m, const char *why)
 
 /* Carry server states over to cfg's shape, by name; new servers are up. */
 static uint8_t *
-master_remap_status(struct master *m, const struct stats_map *map,
+master_remap_up(struct master *m, const struct stats_map *map,
     const struct config *cfg)
 {
-	uint8_t *st = calloc(cfg->nservers + 1, 1);
+	uint8_t *up = malloc(cfg->nservers + 1);
 
-	if (st == NULL)
+	if (up == NULL)
 		return NULL;
+	memset(up, 1, cfg->nservers + 1);
 	for (size_t i = 0; i < map->nservers; i++)
 		if (map->servers[i] != STATS_NOWHERE)
-			st[map->servers[i]] = m->server_status[i];
-	return st;
+			up[map->servers[i]] = m->server_up[i];
+	return up;
 }
 
 /*
@@ -978,11 +1052,11 @@ struct reload {
 	struct endpoint		*endpoint;	/* new one, or NULL: keep */
 	struct stats_map	 map;		/* old config onto the new */
 	struct stats_table	 retired;
-	uint8_t			*status;
+	uint8_t			*up;		/* server_up, carried over */
+	uint8_t			*soft;
+	struct health		*health;
 };
 
-static int	master_stats_view(void *, struct stats_view *);
-static void	master_stats_done(void *, struct stats_view *);
 
 static int
 master_reload_prepare(struct master *m, struct reload *r)
@@ -1004,7 +1078,10 @@ master_reload_prepare(struct master *m, struct reload *r)
 		return -1;
 	if (stats_map_init(&r->map, old, r->cfg) == -1 ||
 	    stats_table_init(&r->retired, r->cfg) == -1 ||
-	    (r->status = master_remap_status(m, &r->map, r->cfg)) == NULL)
+	    (r->up = master_remap_up(m, &r->map, r->cfg)) == NULL ||
+	    (r->soft = calloc(r->cfg->nservers + 1, 1)) == NULL ||
+	    (r->health = health_new(m->base, r->cfg, r->up,
+	    master_server_changed, m)) == NULL)
 		return -1;
 	stats_table_add_mapped(&r->retired, &m->retired, &r->map, 1);
 	return 0;
@@ -1035,7 +1112,10 @@ master_reload_abort(struct master *m, struct reload *r)
 		config_free(r->cfg);
 	stats_map_free(&r->map);
 	stats_table_free(&r->retired);
-	free(r->status);
+	free(r->up);
+	free(r->soft);
+	if (r->health != NULL)
+		health_free(r->health);
 }
 
 /* Sockets accepted under the old configuration, renumbered for the new. */
@@ -1083,8 +1163,13 @@ master_reload_commit(struct master *m, struct reload *r)
 	stats_map_free(&r->map);
 	stats_table_free(&m->retired);
 	m->retired = r->retired;
-	free(m->server_status);
-	m->server_status = r->status;
+	free(m->server_up);
+	m->server_up = r->up;
+	free(m->server_soft);
+	m->server_soft = r->soft;
+	if (m->health != NULL)
+		health_free(m->health);
+	m->health = r->health;
 
 	m->gen = r->gen;
 	m->cfg = r->cfg;
@@ -1196,6 +1281,7 @@ master_stats_view(void *arg, struct stats_view *v)
 {
 	struct master *m = arg;
 	struct timeval now;
+	uint8_t *status;
 	size_t n = 0;
 
 	memset(v, 0, sizeof(*v));
@@ -1231,7 +1317,14 @@ master_stats_view(void *arg, struct stats_view *v)
 	v->redispatched = m->redispatched;
 	v->cfg = m->cfg;
 	v->nworkers = n;
-	v->server_status = m->server_status;
+	if ((status = calloc(m->cfg->nservers + 1, 1)) == NULL) {
+		master_stats_done(m, v);
+		return -1;
+	}
+	for (size_t i = 0; i < m->cfg->nservers; i++)
+		status[i] = m->server_up[i] && !m->server_soft[i] ? SERVER_UP :
+		    SERVER_DOWN;
+	v->server_status = status;
 	return 0;
 }
 
@@ -1240,6 +1333,7 @@ master_stats_done(void *arg, struct stats_view *v)
 {
 	stats_table_free(&v->sum);
 	free(v->workers);
+	free(v->server_status);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -1270,8 +1364,10 @@ master_init(struct master *m, struct config *cfg)
 		return -1;
 	if (stats_table_init(&m->retired, cfg) == -1)
 		return -1;
-	if ((m->server_status = calloc(cfg->nservers + 1, 1)) == NULL)
+	if ((m->server_up = malloc(cfg->nservers + 1)) == NULL ||
+	    (m->server_soft = calloc(cfg->nservers + 1, 1)) == NULL)
 		return -1;
+	memset(m->server_up, 1, cfg->nservers + 1);
 	return 0;
 }
 
@@ -1295,7 +1391,10 @@ master_free(struct master *m)
 	if (m->base != NULL)
 		event_base_free(m->base);
 	stats_table_free(&m->retired);
-	free(m->server_status);
+	if (m->health != NULL)
+		health_free(m->health);
+	free(m->server_up);
+	free(m->server_soft);
 	if (m->pidfile_written && unlink(m->cfg->pidfile) == -1)
 		log_warn("remove pidfile %s", m->cfg->pidfile);
 	if (m->gen != NULL)
@@ -1329,6 +1428,11 @@ master_start(struct master *m)
 	if (m->cfg->has_stats && (m->endpoint = endpoint_new(m->base, m->cfg,
 	    master_stats_view, master_stats_done, m)) == NULL)
 		return -1;
+	if ((m->health = health_new(m->base, m->cfg, m->server_up,
+	    master_server_changed, m)) == NULL) {
+		log_warn("health checks");
+		return -1;
+	}
 	if (master_write_pidfile(m) == -1)
 		return -1;
 	log_notice("baton %s started: %u workers", PACKAGE_VERSION,

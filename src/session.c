@@ -261,12 +261,7 @@ session_start(struct worker *w, int fd, const struct chan_conn *c)
 static uint32_t
 session_key(const struct session *s)
 {
-	uint32_t h = 2166136261u;
-	size_t n = s->family == AF_INET ? 4 : 16;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ s->addr[i]) * 16777619u;
-	return h;
+	return lb_hash(s->addr, s->family == AF_INET ? 4 : 16, LB_HASH_INIT);
 }
 
 /*

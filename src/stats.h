@@ -125,7 +125,7 @@ struct stats_view {
 	struct stats_table	 sum;		/* live and exited workers */
 	struct stats_worker	*workers;
 	size_t			 nworkers;
-	const uint8_t		*server_status;	/* per flat server */
+	uint8_t			*server_status;	/* per flat server */
 };
 
 const char	*stats_status_name(int status);

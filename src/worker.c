@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -68,6 +69,25 @@ worker_ack(struct worker *w)
 	worker_send(w, CHAN_ACK, &ack, 1);
 }
 
+/* Server states from the master's health checks. */
+static void
+worker_servers(struct worker *w, const struct chan_server *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t b = 0; b < w->cfg->nbackends; b++) {
+			const struct backend_conf *bc = &w->cfg->backends[b];
+			struct lb_server *ls;
+			if (v[i].server < bc->server_base ||
+			    v[i].server >= bc->server_base + bc->nservers)
+				continue;
+			ls = &w->backends[b].lb.servers[v[i].server -
+			    bc->server_base];
+			ls->up = v[i].up != 0;
+			ls->soft_down = v[i].soft_down != 0;
+		}
+	}
+}
+
 /* A message from the master. Returns -1 if the channel must be cut. */
 static int
 worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
@@ -88,6 +108,9 @@ worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
 		return 0;
 	case CHAN_DRAIN:
 		worker_drain(w, "master asked");
+		return 0;
+	case CHAN_SERVER:
+		worker_servers(w, m.servers, m.count);
 		return 0;
 	case CHAN_LOGFD:
 		if (log_adopt_fd(fds[0]) == -1)
@@ -251,10 +274,20 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 		wb->lb.servers = calloc(bc->nservers, sizeof(*wb->lb.servers));
 		if (wb->lb.servers == NULL)
 			return -1;
+		wb->lb.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
+		    i;
 		for (size_t j = 0; j < bc->nservers; j++) {
-			wb->lb.servers[j].weight = (int)bc->servers[j].weight;
-			wb->lb.servers[j].backup = bc->servers[j].backup;
-			wb->lb.servers[j].up = 1;
+			const struct server_conf *sc = &bc->servers[j];
+			struct lb_server *ls = &wb->lb.servers[j];
+			ls->weight = (int)sc->weight;
+			ls->backup = sc->backup;
+			ls->up = 1;
+			ls->seed = lb_hash(sc->name, strlen(sc->name),
+			    LB_HASH_INIT);
+			/* Each worker keeps to its share of the limit. */
+			if (sc->max_connections > 0)
+				ls->max_active = (sc->max_connections +
+				    cfg->workers - 1) / cfg->workers;
 		}
 	}
 	w->chan_ev = event_new(w->base, chan, EV_READ | EV_PERSIST,
