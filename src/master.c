@@ -31,6 +31,9 @@
 #define RESPAWN_MAX_MS	10000
 #define STABLE_MS	1000	/* a worker living this long is not crashing */
 #define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
+#define HOLD_MAX	256	/* sockets waiting for a frontend's limit */
+#define HOLD_MS		1000	/* how long one may wait, then closed */
+#define HOLD_TICK_MS	20
 
 enum wproc_state {
 	WP_EMPTY,	/* no process: waiting to be (re)spawned */
@@ -55,6 +58,7 @@ struct generation {
 struct pending {
 	int		 fd;
 	struct chan_conn c;
+	uint64_t	 since_ms;	/* held: when it started waiting */
 };
 
 /* A list of pending sockets, in order. */
@@ -80,6 +84,7 @@ struct wproc {
 	unsigned		 backoff_ms;
 	int			 full;		/* channel full this round */
 	uint64_t		 sent;		/* sockets handed over */
+	uint64_t		*fe_sent;	/* the same per frontend */
 	struct pendq		 unacked;	/* sent, not yet acknowledged */
 	struct stats_table	 st;		/* its latest report */
 };
@@ -106,6 +111,9 @@ struct master {
 	struct event		*resume_ev;	/* accept again after a pause */
 	struct event		*stop_ev;	/* drain deadline */
 	struct pendq		 pend;		/* accepted, not handed over */
+	struct pendq		 held;		/* over a frontend's limit */
+	struct event		*hold_ev;
+	uint64_t		*fe_refused;	/* closed by the limit */
 	size_t			 rr;		/* next worker, round-robin */
 	uint64_t		 next_id;
 	int			 paused;
@@ -260,6 +268,8 @@ master_send_conns(struct wproc *wp, struct pending *p, size_t n)
 			close(p[i].fd);
 	}
 	wp->sent += n;
+	for (size_t i = 0; i < n; i++)
+		wp->fe_sent[p[i].c.frontend]++;
 	return 0;
 }
 
@@ -341,11 +351,105 @@ master_dispatch(struct master *m)
 		master_resume(m);
 }
 
+static uint64_t
+master_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/*
+ * Open connections of frontend fe across all workers: per worker, sockets
+ * sent minus those its reports say are closed (exact for what was sent,
+ * up to one report late for closes), plus those not yet handed over.
+ */
+static uint64_t
+master_frontend_open(struct master *m, size_t fe)
+{
+	uint64_t open = 0;
+
+	for (size_t i = 0; i < m->nworkers; i++) {
+		const struct wproc *wp = m->workers[i];
+		if (wp->state == WP_EMPTY)
+			continue;
+		for (size_t j = 0; j < wp->gen->cfg->nfrontends; j++) {
+			const struct stat_counters *c = &wp->st.frontends[j];
+			uint64_t closed = c->total - c->active;
+			if (wp->gen->map.frontends[j] == fe &&
+			    wp->fe_sent[j] > closed)
+				open += wp->fe_sent[j] - closed;
+		}
+	}
+	for (size_t i = 0; i < m->pend.n; i++)
+		open += m->pend.v[i].c.frontend == fe;
+	return open;
+}
+
+static int
+master_holding(const struct master *m, size_t fe)
+{
+	for (size_t i = 0; i < m->held.n; i++)
+		if (m->held.v[i].c.frontend == fe)
+			return 1;
+	return 0;
+}
+
+/* Over the frontend's limit: wait in the bounded queue, or be refused. */
+static void
+master_hold(struct master *m, struct pending *p)
+{
+	static const struct timeval tick = { 0, HOLD_TICK_MS * 1000 };
+
+	p->since_ms = master_now_ms();
+	if (m->held.n >= HOLD_MAX || pendq_push(&m->held, p, 1) == -1) {
+		close(p->fd);
+		m->fe_refused[p->c.frontend]++;
+		return;
+	}
+	if (!evtimer_pending(m->hold_ev, NULL))
+		evtimer_add(m->hold_ev, &tick);
+}
+
+/* Let held sockets in as connections close; refuse those held too long. */
+static void
+master_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval tick = { 0, HOLD_TICK_MS * 1000 };
+	struct master *m = arg;
+	uint64_t now = master_now_ms();
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->held.n; i++) {
+		struct pending p = m->held.v[i];
+		size_t fe = p.c.frontend;
+		if (master_frontend_open(m, fe) <
+		    m->cfg->frontends[fe].max_connections) {
+			if (pendq_push(&m->pend, &p, 1) == 0)
+				continue;
+		} else if (now - p.since_ms < HOLD_MS) {
+			m->held.v[k++] = p;
+			continue;
+		}
+		close(p.fd);
+		m->fe_refused[fe]++;
+	}
+	m->held.n = k;
+	if (m->held.n > 0)
+		evtimer_add(m->hold_ev, &tick);
+	if (m->pend.n > 0)
+		master_dispatch(m);
+}
+
 static void
 master_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
 	struct master *m = l->m;
+	unsigned limit = m->cfg->frontends[l->frontend].max_connections;
+	uint64_t open = master_frontend_open(m, l->frontend);
+	int holding = master_holding(m, l->frontend);
 	struct sockaddr_storage ss;
 	struct pending p;
 	socklen_t len;
@@ -365,11 +469,21 @@ master_accept_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		memset(&p.c, 0, sizeof(p.c));
-		if (chan_conn_set_peer(&p.c, (struct sockaddr *)&ss) == -1 ||
-		    (p.c.id = ++m->next_id,
-		    p.c.frontend = (uint32_t)l->frontend,
-		    pendq_push(&m->pend, &p, 1)) == -1)
+		p.since_ms = 0;
+		if (chan_conn_set_peer(&p.c, (struct sockaddr *)&ss) == -1) {
 			close(p.fd);
+			continue;
+		}
+		p.c.id = ++m->next_id;
+		p.c.frontend = (uint32_t)l->frontend;
+		if (holding || open >= limit) {
+			master_hold(m, &p);
+			holding = 1;
+		} else if (pendq_push(&m->pend, &p, 1) == -1) {
+			close(p.fd);
+		} else {
+			open++;
+		}
 	}
 	master_dispatch(m);
 }
@@ -513,6 +627,7 @@ wproc_free(struct wproc *wp)
 		event_free(wp->respawn_ev);
 	pendq_close(&wp->unacked);
 	stats_table_free(&wp->st);
+	free(wp->fe_sent);
 	gen_unref(wp->gen);
 	free(wp);
 }
@@ -533,7 +648,10 @@ wproc_new(struct master *m, int id)
 	wp->id = id;
 	wp->chan = -1;
 	wp->pid = -1;
-	if (stats_table_init(&wp->st, m->cfg) == -1) {
+	if (stats_table_init(&wp->st, m->cfg) == -1 ||
+	    (wp->fe_sent = calloc(m->cfg->nfrontends + 1,
+	    sizeof(*wp->fe_sent))) == NULL) {
+		stats_table_free(&wp->st);
 		free(wp);
 		return NULL;
 	}
@@ -714,6 +832,9 @@ master_forget(struct master *m, struct wproc *self)
 		_exit(1);
 	master_close_listeners(m);
 	pendq_close(&m->pend);
+	pendq_close(&m->held);
+	event_free(m->hold_ev);
+	free(m->fe_refused);
 	for (size_t i = 0; i < m->nworkers; i++) {
 		struct wproc *wp = m->workers[i];
 		/* Our copies of sockets sent to others are not ours. */
@@ -784,6 +905,7 @@ master_spawn(struct wproc *wp)
 	wp->pid = pid;
 	wp->chan = sv[0];
 	wp->sent = 0;
+	memset(wp->fe_sent, 0, wp->gen->cfg->nfrontends * sizeof(*wp->fe_sent));
 	wp->state = WP_STARTING;
 	gettimeofday(&wp->started, NULL);
 	wp->chan_ev = event_new(m->base, wp->chan, EV_READ | EV_PERSIST,
@@ -1008,6 +1130,7 @@ master_stop(struct master *m, const char *why)
 	m->stopping = 1;
 	master_close_listeners(m);
 	pendq_close(&m->pend);
+	pendq_close(&m->held);
 	for (size_t i = 0; i < m->nworkers; i++)
 		wproc_drain(m->workers[i]);
 	if (!master_workers_left(m)) {
@@ -1052,6 +1175,7 @@ struct reload {
 	struct endpoint		*endpoint;	/* new one, or NULL: keep */
 	struct stats_map	 map;		/* old config onto the new */
 	struct stats_table	 retired;
+	uint64_t		*refused;	/* fe_refused, carried over */
 	uint8_t			*up;		/* server_up, carried over */
 	uint8_t			*soft;
 	struct health		*health;
@@ -1078,12 +1202,17 @@ master_reload_prepare(struct master *m, struct reload *r)
 		return -1;
 	if (stats_map_init(&r->map, old, r->cfg) == -1 ||
 	    stats_table_init(&r->retired, r->cfg) == -1 ||
+	    (r->refused = calloc(r->cfg->nfrontends + 1,
+	    sizeof(*r->refused))) == NULL ||
 	    (r->up = master_remap_up(m, &r->map, r->cfg)) == NULL ||
 	    (r->soft = calloc(r->cfg->nservers + 1, 1)) == NULL ||
 	    (r->health = health_new(m->base, r->cfg, r->up,
 	    master_server_changed, m)) == NULL)
 		return -1;
 	stats_table_add_mapped(&r->retired, &m->retired, &r->map, 1);
+	for (size_t i = 0; i < m->cfg->nfrontends; i++)
+		if (r->map.frontends[i] != STATS_NOWHERE)
+			r->refused[r->map.frontends[i]] += m->fe_refused[i];
 	return 0;
 }
 
@@ -1112,6 +1241,7 @@ master_reload_abort(struct master *m, struct reload *r)
 		config_free(r->cfg);
 	stats_map_free(&r->map);
 	stats_table_free(&r->retired);
+	free(r->refused);
 	free(r->up);
 	free(r->soft);
 	if (r->health != NULL)
@@ -1120,21 +1250,21 @@ master_reload_abort(struct master *m, struct reload *r)
 
 /* Sockets accepted under the old configuration, renumbered for the new. */
 static void
-master_renumber_pending(struct master *m, const struct stats_map *map)
+master_renumber(struct pendq *q, const struct stats_map *map)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < m->pend.n; i++) {
-		struct pending p = m->pend.v[i];
+	for (size_t i = 0; i < q->n; i++) {
+		struct pending p = q->v[i];
 		size_t fe = map->frontends[p.c.frontend];
 		if (fe == STATS_NOWHERE) {
 			close(p.fd);
 			continue;
 		}
 		p.c.frontend = (uint32_t)fe;
-		m->pend.v[k++] = p;
+		q->v[k++] = p;
 	}
-	m->pend.n = k;
+	q->n = k;
 }
 
 /* Switch to the prepared configuration; nothing here can fail halfway. */
@@ -1159,7 +1289,10 @@ master_reload_commit(struct master *m, struct reload *r)
 	    -1) {
 		log_warn("stats token");
 	}
-	master_renumber_pending(m, &r->map);
+	master_renumber(&m->pend, &r->map);
+	master_renumber(&m->held, &r->map);
+	free(m->fe_refused);
+	m->fe_refused = r->refused;
 	stats_map_free(&r->map);
 	stats_table_free(&m->retired);
 	m->retired = r->retired;
@@ -1293,6 +1426,13 @@ master_stats_view(void *arg, struct stats_view *v)
 		return -1;
 	}
 	stats_table_add(&v->sum, &m->retired, 0);
+	/* Refused by a frontend's limit: accepted, reached no server. */
+	for (size_t i = 0; i < m->cfg->nfrontends; i++) {
+		v->sum.frontends[i].total += m->fe_refused[i];
+		v->sum.frontends[i].errors += m->fe_refused[i];
+		v->sum.all.total += m->fe_refused[i];
+		v->sum.all.errors += m->fe_refused[i];
+	}
 	for (size_t i = 0; i < m->nworkers; i++) {
 		struct wproc *wp = m->workers[i];
 		struct stats_worker *ws = &v->workers[n];
@@ -1360,7 +1500,10 @@ master_init(struct master *m, struct config *cfg)
 		if (m->sigs[i] == NULL || evsignal_add(m->sigs[i], NULL) == -1)
 			return -1;
 	}
-	if ((m->resume_ev = evtimer_new(m->base, master_resume_cb, m)) == NULL)
+	if ((m->resume_ev = evtimer_new(m->base, master_resume_cb, m)) == NULL ||
+	    (m->hold_ev = evtimer_new(m->base, master_hold_cb, m)) == NULL ||
+	    (m->fe_refused = calloc(cfg->nfrontends + 1,
+	    sizeof(*m->fe_refused))) == NULL)
 		return -1;
 	if (stats_table_init(&m->retired, cfg) == -1)
 		return -1;
@@ -1378,6 +1521,10 @@ master_free(struct master *m)
 		endpoint_free(m->endpoint);
 	master_close_listeners(m);
 	pendq_close(&m->pend);
+	pendq_close(&m->held);
+	if (m->hold_ev != NULL)
+		event_free(m->hold_ev);
+	free(m->fe_refused);
 	for (size_t i = 0; i < m->nworkers; i++)
 		wproc_free(m->workers[i]);
 	free(m->workers);
@@ -1451,7 +1598,7 @@ master_main(struct config *cfg)
 	int rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	(void)net_raise_nofile();
+	(void)net_raise_nofile(0);
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		config_free(cfg);
 		log_warn("cannot initialise");

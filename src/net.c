@@ -219,16 +219,23 @@ net_connect_result(int fd)
 }
 
 long
-net_raise_nofile(void)
+net_raise_nofile(long want)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return -1;
+	if (want > 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < (rlim_t)want) {
+		/* Only root may raise the hard limit; try, it is harmless. */
+		struct rlimit more = { (rlim_t)want, (rlim_t)want };
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			rl = more;
+	}
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	return (long)rl.rlim_cur;
+	return rl.rlim_cur == RLIM_INFINITY ? (long)1 << 30 : (long)rl.rlim_cur;
 }

@@ -38,7 +38,10 @@ int	net_listen(const struct addr *a, int backlog);
 int	net_connect(const struct sockaddr *sa, socklen_t len);
 /* Collect the result of a non-blocking connect: 0, or -1 with errno. */
 int	net_connect_result(int fd);
-/* Raise RLIMIT_NOFILE's soft limit to its hard limit; returns the limit. */
-long	net_raise_nofile(void);
+/*
+ * Raise RLIMIT_NOFILE's soft limit to its hard limit, and the hard limit to
+ * want when allowed (root). Returns the soft limit now in force.
+ */
+long	net_raise_nofile(long want);
 
 #endif

@@ -452,7 +452,7 @@ END_TEST
 START_TEST(test_raise_nofile)
 {
 	struct rlimit rl;
-	long n = net_raise_nofile();
+	long n = net_raise_nofile(0);
 
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	ck_assert_int_gt(n, 0);
