@@ -1,10 +1,12 @@
 #!/bin/sh
 # setup-debian.sh -- install what baton needs to build, test and demo on
-# Debian 12. Idempotent; uses sudo when not root.
+# Debian 12. Idempotent; uses sudo when not root. Services that packages
+# would start (redis-server) are kept from starting: tests run their own.
 set -eu
 
 pkgs="build-essential autoconf automake pkg-config libevent-dev libssl-dev
-libinih-dev check python3 python3-prometheus-client chromium fonts-dejavu-core curl procps"
+libinih-dev check python3 python3-prometheus-client chromium fonts-dejavu-core
+redis-server curl procps"
 
 missing=
 for p in $pkgs; do
@@ -16,6 +18,18 @@ done
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "setup-debian.sh: installing$missing"
+policy=/usr/sbin/policy-rc.d
+made_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+	$SUDO chmod 755 "$policy"
+	made_policy=1
+fi
+cleanup() {
+	[ -n "$made_policy" ] && $SUDO rm -f "$policy"
+}
+trap cleanup EXIT
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+	--no-install-recommends $missing
