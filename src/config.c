@@ -322,6 +322,12 @@ g_pidfile(struct parse *p, const char *k, const char *v)
 	return 0;
 }
 
+static int
+g_splice(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, onoff_words, &p->cfg->splice);
+}
+
 static const struct key_def global_keys[] = {
 	{ "workers", g_workers, 0 },
 	{ "dispatch", g_dispatch, 0 },
@@ -331,6 +337,7 @@ static const struct key_def global_keys[] = {
 	{ "log_file", g_log_file, 0 },
 	{ "access_log", g_access_log, 0 },
 	{ "pidfile", g_pidfile, 0 },
+	{ "splice", g_splice, 0 },
 	{ NULL, NULL, 0 }
 };
 
@@ -996,6 +1003,7 @@ config_run(struct parse *p)
 	p->cfg->dispatch = DISPATCH_ROUNDROBIN;
 	p->cfg->drain_timeout_ms = 30 * 1000;
 	p->cfg->log_level = LL_INFO;
+	p->cfg->splice = 1;
 	rc = ini_parse_stream(config_reader, p, config_handler, p);
 	/* rc > 0 (a syntax error) was reported by config_reader already. */
 	if (rc < 0) {

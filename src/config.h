@@ -100,6 +100,7 @@ struct config {
 	char			*log_file;
 	int			 access_log;
 	char			*pidfile;
+	int			 splice;	/* splice() for bulk data */
 
 	int			 has_stats;
 	char			*stats_listen;

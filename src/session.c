@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@
 
 #define POOL_MAX	64	/* free relay buffers a worker keeps */
 #define PUMP_ROUNDS	16	/* reads per direction per wake-up: fairness */
+#define PIPES_MAX	1024	/* pipes a worker may hold for splice() */
+#define PIPE_CHUNK	65536	/* bytes per splice(): a default pipe's size */
 
 /*
  * One end of the session. Its event is edge-triggered and registered once
@@ -36,8 +39,11 @@ struct side {
 /* One direction, src -> dst. */
 struct half {
 	struct rbuf	*buf;		/* read from src, not yet written */
+	struct wpipe	*pipe;		/* or spliced from src, not yet out */
+	size_t		 inpipe;
 	unsigned	 eof:1;		/* src reached end of file */
 	unsigned	 shut:1;	/* dst's write side shut down */
+	unsigned	 splice:1;	/* bulk data seen: splice from now on */
 };
 
 struct session {
@@ -139,16 +145,58 @@ rbuf_put(struct worker *w, struct rbuf *b)
 	w->nfree_bufs++;
 }
 
+/* A pipe for splice(), from the pool; NULL when the pool is used up. */
+static struct wpipe *
+pipe_get(struct worker *w)
+{
+	struct wpipe *p = w->free_pipes;
+
+	if (p != NULL) {
+		w->free_pipes = p->next;
+		return p;
+	}
+	if (w->npipes >= PIPES_MAX || (p = malloc(sizeof(*p))) == NULL)
+		return NULL;
+	if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		free(p);
+		return NULL;
+	}
+	w->npipes++;
+	return p;
+}
+
+static void
+pipe_put(struct worker *w, struct wpipe *p)
+{
+	p->next = w->free_pipes;
+	w->free_pipes = p;
+}
+
+/* A pipe that still holds bytes cannot be reused: close it. */
+static void
+pipe_discard(struct worker *w, struct wpipe *p)
+{
+	close(p->fd[0]);
+	close(p->fd[1]);
+	free(p);
+	w->npipes--;
+}
+
 void
 session_free_pool(struct worker *w)
 {
 	struct rbuf *b;
+	struct wpipe *p;
 
 	while ((b = w->free_bufs) != NULL) {
 		w->free_bufs = b->next;
 		free(b);
 	}
 	w->nfree_bufs = 0;
+	while ((p = w->free_pipes) != NULL) {
+		w->free_pipes = p->next;
+		pipe_discard(w, p);
+	}
 }
 
 static void
@@ -194,6 +242,19 @@ side_close(struct side *sd)
 	sd->fd = -1;
 }
 
+static void
+session_half_free(struct worker *w, struct half *h)
+{
+	if (h->buf != NULL)
+		rbuf_put(w, h->buf);
+	if (h->pipe != NULL && h->inpipe == 0)
+		pipe_put(w, h->pipe);
+	else if (h->pipe != NULL)
+		pipe_discard(w, h->pipe);
+	h->buf = NULL;
+	h->pipe = NULL;
+}
+
 void
 session_close(struct session *s, const char *reason)
 {
@@ -211,10 +272,8 @@ session_close(struct session *s, const char *reason)
 	side_close(&s->client);
 	side_close(&s->server);
 	event_del(&s->timer);
-	if (s->up.buf != NULL)
-		rbuf_put(w, s->up.buf);
-	if (s->down.buf != NULL)
-		rbuf_put(w, s->down.buf);
+	session_half_free(w, &s->up);
+	session_half_free(w, &s->down);
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	free(s);
 	worker_session_done(w);
@@ -378,35 +437,125 @@ session_send(struct session *s, struct side *dst, const char *p, size_t n,
 }
 
 /*
- * Move bytes from src to dst until one of them would block. Reads go to the
- * worker's scratch buffer and straight out again; only what dst does not
- * take is kept, in a pooled buffer, and src is not read again until it is
- * flushed: that is the backpressure. Returns -1 with *why set on error.
+ * Write what the half holds (a buffer or a pipe) to dst. Returns 1 when
+ * nothing is left, 0 when dst would block, -1 on error.
+ */
+static int
+half_flush(struct session *s, struct half *h, struct side *dst,
+    uint64_t *count_out)
+{
+	struct worker *w = s->w;
+	size_t sent;
+	ssize_t n;
+
+	if (h->buf != NULL) {
+		struct rbuf *b = h->buf;
+		if (session_send(s, dst, b->data + b->off, b->len - b->off,
+		    &sent) == -1)
+			return -1;
+		b->off += (unsigned)sent;
+		*count_out += sent;
+		if (sent > 0)
+			s->last_ms = session_now(w);
+		if (b->off < b->len)
+			return 0;
+		rbuf_put(w, b);
+		h->buf = NULL;
+	}
+	while (h->inpipe > 0) {
+		if (!dst->writable)
+			return 0;
+		n = splice(h->pipe->fd[0], NULL, dst->fd, NULL, h->inpipe,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			dst->writable = 0;
+			return 0;
+		}
+		if (n <= 0)
+			return -1;
+		h->inpipe -= (size_t)n;
+		*count_out += (uint64_t)n;
+		s->last_ms = session_now(w);
+	}
+	if (h->pipe != NULL) {
+		pipe_put(w, h->pipe);	/* an idle session holds no pipe */
+		h->pipe = NULL;
+	}
+	return 1;
+}
+
+/*
+ * Read from src straight into a pipe, for dst to take from it: the bytes
+ * never visit user space. Returns what recv() would, or -2 without a pipe.
+ */
+static ssize_t
+half_splice_in(struct session *s, struct half *h, struct side *src)
+{
+	ssize_t n;
+
+	if (h->pipe == NULL && (h->pipe = pipe_get(s->w)) == NULL)
+		return -2;
+	do
+		n = splice(src->fd, NULL, h->pipe->fd[1], NULL, PIPE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		h->inpipe = (size_t)n;
+	return n;
+}
+
+/*
+ * Read into the worker's scratch buffer and write straight out again; only
+ * what dst does not take is kept, in a pooled buffer. A read that fills
+ * the scratch buffer means bulk data: the half switches to splice().
+ */
+static ssize_t
+half_copy(struct session *s, struct half *h, struct side *src,
+    struct side *dst, uint64_t *count_out)
+{
+	struct worker *w = s->w;
+	size_t sent;
+	ssize_t n;
+
+	do
+		n = recv(src->fd, w->scratch, RBUF_SIZE, 0);
+	while (n == -1 && errno == EINTR);
+	if (n <= 0)
+		return n;
+	if ((size_t)n == RBUF_SIZE && w->cfg->splice)
+		h->splice = 1;
+	if (session_send(s, dst, w->scratch, (size_t)n, &sent) == -1)
+		return -3;
+	*count_out += sent;
+	if (sent < (size_t)n) {
+		if ((h->buf = rbuf_get(w)) == NULL)
+			return -4;
+		h->buf->len = (unsigned)((size_t)n - sent);
+		memcpy(h->buf->data, w->scratch + sent, h->buf->len);
+	}
+	return n;
+}
+
+/*
+ * Move bytes from src to dst until one of them would block. src is not
+ * read again while what it gave has not all been written: that is the
+ * backpressure. Returns -1 with *why set on error.
  */
 static int
 session_pump(struct session *s, struct half *h, struct side *src,
     struct side *dst, uint64_t *count_in, uint64_t *count_out,
     const char **why)
 {
-	struct worker *w = s->w;
-	size_t sent;
 	ssize_t n;
+	int rc;
 
 	for (int round = 0;; round++) {
-		if (h->buf != NULL) {
-			struct rbuf *b = h->buf;
-			if (session_send(s, dst, b->data + b->off,
-			    b->len - b->off, &sent) == -1)
-				goto write_error;
-			b->off += (unsigned)sent;
-			*count_out += sent;
-			if (sent > 0)
-				s->last_ms = session_now(w);
-			if (b->off < b->len)
-				return 0;
-			rbuf_put(w, b);
-			h->buf = NULL;
-		}
+		if ((rc = half_flush(s, h, dst, count_out)) == -1)
+			goto write_error;
+		if (rc == 0)
+			return 0;
 		if (h->eof) {
 			if (!h->shut) {
 				h->shut = 1;
@@ -426,13 +575,21 @@ session_pump(struct session *s, struct half *h, struct side *src,
 			event_active(&src->ev, EV_READ, 1);
 			return 0;
 		}
-		do
-			n = recv(src->fd, w->scratch, RBUF_SIZE, 0);
-		while (n == -1 && errno == EINTR);
+		n = -2;
+		if (h->splice)
+			n = half_splice_in(s, h, src);
+		if (n == -2)
+			n = half_copy(s, h, src, dst, count_out);
+		if (n == -3)
+			goto write_error;
+		if (n == -4) {
+			*why = "out of memory";
+			return -1;
+		}
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				src->readable = 0;
-				return 0;
+				continue;	/* gives back an empty pipe */
 			}
 			*why = src == &s->client ? "client read error" :
 			    "server read error";
@@ -443,22 +600,15 @@ session_pump(struct session *s, struct half *h, struct side *src,
 			src->readable = 0;
 			continue;
 		}
-		/* A short read drained the socket; the next byte re-arms. */
-		if ((size_t)n < RBUF_SIZE && !src->rdhup)
+		/*
+		 * A short recv() drained the socket; the next byte re-arms.
+		 * Not so a short splice(), which may stop at the pipe's slots
+		 * with more queued: read on until EAGAIN then.
+		 */
+		if (!h->splice && (size_t)n < RBUF_SIZE && !src->rdhup)
 			src->readable = 0;
 		*count_in += (uint64_t)n;
-		s->last_ms = session_now(w);
-		if (session_send(s, dst, w->scratch, (size_t)n, &sent) == -1)
-			goto write_error;
-		*count_out += sent;
-		if (sent < (size_t)n) {
-			if ((h->buf = rbuf_get(w)) == NULL) {
-				*why = "out of memory";
-				return -1;
-			}
-			h->buf->len = (unsigned)((size_t)n - sent);
-			memcpy(h->buf->data, w->scratch + sent, h->buf->len);
-		}
+		s->last_ms = session_now(s->w);
 	}
 write_error:
 	*why = dst == &s->client ? "client write error" : "server write error";

@@ -15,6 +15,12 @@ struct rbuf {
 	char		 data[RBUF_SIZE];
 };
 
+/* A pipe for splice(), pooled by the worker like the buffers. */
+struct wpipe {
+	struct wpipe	*next;		/* in the free pool */
+	int		 fd[2];
+};
+
 /*
  * Take ownership of an accepted client socket described by c and start
  * connecting it to a server of its frontend's backend. Never fails: on any

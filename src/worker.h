@@ -13,6 +13,7 @@ struct event;
 struct event_base;
 struct session;
 struct rbuf;
+struct wpipe;
 
 struct wbackend {
 	struct lb		 lb;
@@ -40,6 +41,8 @@ struct worker {
 	char			*scratch;	/* one read at a time */
 	struct rbuf		*free_bufs;	/* pool of relay buffers */
 	unsigned		 nfree_bufs;
+	struct wpipe		*free_pipes;	/* pool of pipes for splice() */
+	unsigned		 npipes;	/* created, in use or free */
 	uint64_t		 acked;		/* highest socket id received */
 	uint64_t		 acked_sent;	/* last CHAN_ACK sent */
 };
