@@ -33,35 +33,38 @@ lb_usable(const struct lb_server *s, int backup, int strict)
 }
 
 /*
- * Mark in cand[] the servers that may be picked, in order of preference:
- * up primaries, else up backups (health alone decides between the two);
- * among them the ones not marked soft_down, and of those the untried.
- * Returns how many are marked.
+ * Mark in cand[] the servers that may be picked: up primaries, else up
+ * backups (health alone decides between the two). Among those, in order of
+ * preference: untried and not soft-down, untried, not the one just tried
+ * (never the same server twice in a row), any. Returns how many.
  */
 static size_t
 lb_candidates(const struct lb *lb, const uint8_t *tried, size_t ntried,
     unsigned char *cand)
 {
+	static const struct { int strict, avoid; } passes[] = {
+		{ 1, 2 }, { 0, 2 }, { 1, 1 }, { 0, 1 }, { 1, 0 }, { 0, 0 },
+	};
 	int backup = 1;
-	size_t n = 0, untried = 0;
 
 	for (size_t i = 0; i < lb->n; i++)
 		if (lb->servers[i].up && !lb->servers[i].backup)
 			backup = 0;
-	for (int strict = 1; strict >= 0 && n == 0; strict--)
+	for (size_t p = 0; p < sizeof(passes) / sizeof(*passes); p++) {
+		size_t n = 0;
 		for (size_t i = 0; i < lb->n; i++) {
-			cand[i] = lb_usable(&lb->servers[i], backup, strict);
+			int skip = passes[p].avoid == 2 ?
+			    lb_was_tried(i, tried, ntried) :
+			    passes[p].avoid == 1 && ntried > 0 &&
+			    tried[ntried - 1] == i;
+			cand[i] = !skip && lb_usable(&lb->servers[i], backup,
+			    passes[p].strict);
 			n += cand[i];
 		}
-	for (size_t i = 0; i < lb->n; i++)
-		if (cand[i] && !lb_was_tried(i, tried, ntried))
-			untried++;
-	if (untried == 0 || untried == n)
-		return n;
-	for (size_t i = 0; i < lb->n; i++)
-		if (cand[i] && lb_was_tried(i, tried, ntried))
-			cand[i] = 0;
-	return untried;
+		if (n > 0)
+			return n;
+	}
+	return 0;
 }
 
 /*

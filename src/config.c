@@ -195,6 +195,16 @@ static const char *const send_proxy_words[] = { "off", "v1", "v2", NULL };
 static const char *const onoff_words[] = { "off", "on", NULL };
 static const char *const check_words[] = { "off", "tcp", NULL };
 
+long
+config_nofile(const struct config *cfg)
+{
+	long need = 64;
+
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		need += 2 * (long)cfg->frontends[i].max_connections;
+	return need;
+}
+
 const char *
 config_balance_name(int balance)
 {

@@ -140,5 +140,7 @@ char	*config_unescape(const char *s, size_t *len);
 /* "30s", "500ms", "5m", "2h" or a bare number of seconds, into ms. */
 int	config_parse_duration(const char *s, unsigned *ms);
 const char	*config_balance_name(int balance);
+/* Descriptors a worker may need: two per connection any frontend allows. */
+long		 config_nofile(const struct config *cfg);
 
 #endif

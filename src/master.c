@@ -136,6 +136,7 @@ static void	master_spawn(struct wproc *wp);
 static int	master_stats_view(void *, struct stats_view *);
 static void	master_stats_done(void *, struct stats_view *);
 static void	master_server_changed(void *, size_t, int, int);
+static void	master_nofile(const struct config *);
 static void	master_dispatch(struct master *m);
 static void	master_accept_cb(evutil_socket_t, short, void *);
 
@@ -331,8 +332,13 @@ master_dispatch(struct master *m)
 	while (done < m->pend.n && (wp = master_pick(m)) != NULL) {
 		size_t share = 1;
 
-		if (m->cfg->dispatch != DISPATCH_LEASTCONN)
-			share = (m->pend.n - done + takers - 1) / takers;
+		/*
+		 * An equal share, rounded down: the remainder goes to the
+		 * next in turn, so odd batches do not favour one worker.
+		 */
+		if (m->cfg->dispatch != DISPATCH_LEASTCONN &&
+		    (share = (m->pend.n - done) / takers) == 0)
+			share = 1;
 		if (share > CHAN_MAX_FDS)
 			share = CHAN_MAX_FDS;
 		if (master_send_conns(wp, &m->pend.v[done], share) == -1) {
@@ -789,7 +795,8 @@ wproc_read(struct wproc *wp, int max)
 		n = chan_recv(wp->chan, buf, sizeof(buf), fds, &nfds);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
-		if (n == 0)
+		/* A worker that died with unread data gives ECONNRESET. */
+		if (n == 0 || (n == -1 && errno == ECONNRESET))
 			return 1;
 		if (n == -1) {
 			log_warn("worker %d: channel", wp->id);
@@ -851,7 +858,7 @@ master_forget(struct master *m, struct wproc *self)
 	if (m->stop_ev != NULL)
 		event_free(m->stop_ev);
 	if (m->endpoint != NULL)
-		endpoint_free(m->endpoint);
+		endpoint_free_forked(m->endpoint);
 	event_base_free(m->base);
 	stats_table_free(&m->retired);
 	if (m->health != NULL)
@@ -1033,9 +1040,11 @@ static void
 master_reaped(struct master *m, struct wproc *wp, int status)
 {
 	struct timeval now, tv;
+	int was = wp->state;
 	long lived;
 
 	master_log_exit(m, wp, status);
+	wp->state = WP_EMPTY;	/* gets nothing more, not even its own */
 	/* Its last acknowledgements and counters are still in the channel. */
 	(void)wproc_read(wp, 1 << 20);
 	wproc_close_chan(wp);
@@ -1044,13 +1053,12 @@ master_reaped(struct master *m, struct wproc *wp, int status)
 	stats_table_add_mapped(&m->retired, &wp->st, &wp->gen->map, 1);
 	stats_table_zero(&wp->st);
 	wp->pid = -1;
-	if (m->stopping || wp->gen != m->gen || wp->state == WP_DRAINING) {
+	if (m->stopping || wp->gen != m->gen || was == WP_DRAINING) {
 		master_drop(m, wp);
 		if (m->stopping && !master_workers_left(m))
 			event_base_loopexit(m->base, NULL);
 		return;
 	}
-	wp->state = WP_EMPTY;
 	/* Back off when workers die young, so a crash loop cannot spin. */
 	gettimeofday(&now, NULL);
 	lived = (now.tv_sec - wp->started.tv_sec) * 1000 +
@@ -1319,6 +1327,7 @@ master_reload_commit(struct master *m, struct reload *r)
 	}
 	gen_unref(old);
 	log_set_level(m->cfg->log_level);
+	master_nofile(m->cfg);
 	if (master_listen(m) == -1 || master_start_workers(m) == -1)
 		log_warn("reload: cannot start everything");
 	m->reloads++;
@@ -1565,10 +1574,24 @@ master_write_pidfile(struct master *m)
 	return 0;
 }
 
+/* Workers inherit the limit; say once if it is short of what they need. */
+static void
+master_nofile(const struct config *cfg)
+{
+	long need = config_nofile(cfg), have = net_raise_nofile(need);
+
+	if (have < need)
+		log_warnx("the open file limit is %ld, but max_connections "
+		    "needs %ld per worker: connections beyond it will fail "
+		    "(raise the hard limit: ulimit -Hn, LimitNOFILE=)", have,
+		    need);
+}
+
 /* Everything that can fail at start, in order; -1 after logging why. */
 static int
 master_start(struct master *m)
 {
+	master_nofile(m->cfg);
 	if ((m->listeners = master_listeners(m, m->cfg, NULL, 0,
 	    &m->nlisteners)) == NULL || master_listen(m) == -1)
 		return -1;
@@ -1598,7 +1621,6 @@ master_main(struct config *cfg)
 	int rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	(void)net_raise_nofile(0);
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		config_free(cfg);
 		log_warn("cannot initialise");

@@ -64,6 +64,7 @@ struct session {
 	uint32_t		 frontend;
 	int			 srv;		/* server index or -1 */
 	unsigned		 connected:1;
+	unsigned		 picked:1;	/* counted in the lb's active */
 	uint8_t			 ntried;
 	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
 	uint8_t			 family;
@@ -255,16 +256,24 @@ session_half_free(struct worker *w, struct half *h)
 	h->pipe = NULL;
 }
 
+/* The balancer no longer counts this session on its server. */
+static void
+session_unpick(struct session *s)
+{
+	if (s->picked)
+		session_backend(s)->lb.servers[s->srv].active--;
+	s->picked = 0;
+}
+
 void
 session_close(struct session *s, const char *reason)
 {
 	struct worker *w = s->w;
 
 	session_log_end(s, reason);
-	if (s->sc != NULL) {
+	if (s->sc != NULL)
 		s->sc->active--;
-		session_backend(s)->lb.servers[s->srv].active--;
-	}
+	session_unpick(s);
 	s->fc->active--;
 	w->stats.all.active--;
 	worker_stats_changed(w);
@@ -352,6 +361,9 @@ session_connect(struct session *s)
 			w->stats.all.failures++;
 			continue;
 		}
+		/* Counted from now on, so limits hold while connects run. */
+		wb->lb.servers[srv].active++;
+		s->picked = 1;
 		s->server.fd = fd;
 		s->server.readable = s->server.writable = s->server.rdhup = 0;
 		event_assign(&s->server.ev, w->base, fd,
@@ -383,6 +395,7 @@ session_connect_failed(struct session *s, const char *why)
 	    bc->servers[s->srv].addr_text, why);
 	session_server_counters(s, s->srv)->failures++;
 	s->w->stats.all.failures++;
+	session_unpick(s);
 	side_close(&s->server);
 	event_del(&s->timer);
 	session_connect(s);
@@ -392,14 +405,12 @@ session_connect_failed(struct session *s, const char *why)
 static int
 session_connected(struct session *s)
 {
-	struct wbackend *wb = session_backend(s);
 	struct timeval tv;
 
 	s->connected = 1;
 	s->sc = session_server_counters(s, s->srv);
 	s->sc->total++;
 	s->sc->active++;
-	wb->lb.servers[s->srv].active++;
 	s->last_ms = session_now(s->w);
 	event_del(&s->timer);
 	ms_to_tv(session_frontend(s)->timeout_idle_ms, &tv);

@@ -422,7 +422,8 @@ prom_workers(struct sbuf *b, const struct stats_view *v, const char *name,
 		const struct stats_worker *w = &v->workers[i];
 		uint64_t val = *(const uint64_t *)(const void *)
 		    ((const char *)&w->c + off);
-		sbuf_printf(b, "baton_%s{worker=\"%d\"} %llu\n", name, w->id,
+		sbuf_printf(b, "baton_%s{worker=\"%d\",generation=\"%u\"} "
+		    "%llu\n", name, w->id, w->generation,
 		    (unsigned long long)val);
 	}
 }

@@ -333,23 +333,11 @@ worker_free(struct worker *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/*
- * Every connection costs two descriptors (client and server), and any
- * worker may get all of a frontend's: ask for that, say if it is refused.
- */
+/* Every connection costs two descriptors (the master says if too few). */
 static void
-worker_nofile(const struct config *cfg, int id)
+worker_nofile(const struct config *cfg)
 {
-	long need = 64, have;
-
-	for (size_t i = 0; i < cfg->nfrontends; i++)
-		need += 2 * (long)cfg->frontends[i].max_connections;
-	have = net_raise_nofile(need);
-	if (have < need)
-		log_warnx("worker %d: the open file limit is %ld, but "
-		    "max_connections needs %ld: connections beyond it will "
-		    "fail (raise the hard limit: ulimit -Hn, LimitNOFILE=)",
-		    id, have, need);
+	(void)net_raise_nofile(config_nofile(cfg));
 }
 
 /* As root with user set: become that user, with its groups. */
@@ -387,7 +375,7 @@ worker_main(struct config *cfg, int id, int chan)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	worker_nofile(cfg, id);
+	worker_nofile(cfg);
 	if (worker_drop_privileges(cfg, id) == -1) {
 		rc = 1;
 	} else if (worker_init(&w, cfg, id, chan) == -1) {
