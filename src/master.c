@@ -164,6 +164,8 @@ pendq_push(struct pendq *q, const struct pending *p, size_t n)
 static void
 pendq_shift(struct pendq *q, size_t n)
 {
+	if (n == 0)
+		return;
 	memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
 	q->n -= n;
 }

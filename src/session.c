@@ -65,6 +65,7 @@ struct session {
 	int			 srv;		/* server index or -1 */
 	unsigned		 connected:1;
 	unsigned		 picked:1;	/* counted in the lb's active */
+	int			 err;		/* errno behind the close */
 	uint8_t			 ntried;
 	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
 	uint8_t			 family;
@@ -223,14 +224,16 @@ session_log_end(struct session *s, const char *reason)
 
 	session_peer_text(s, peer, sizeof(peer));
 	if (s->w->cfg->access_log)
-		log_info("%s %s %s/%s %llums in=%llu out=%llu %s", peer,
+		log_info("%s %s %s/%s %llums in=%llu out=%llu %s%s%s", peer,
 		    session_frontend(s)->name, b->name,
 		    s->srv >= 0 ? b->servers[s->srv].name : "-",
 		    (unsigned long long)ms, (unsigned long long)s->bytes_in,
-		    (unsigned long long)s->bytes_out, reason);
+		    (unsigned long long)s->bytes_out, reason,
+		    s->err ? ": " : "", s->err ? strerror(s->err) : "");
 	else
-		log_debug("session %llu from %s closed: %s",
-		    (unsigned long long)s->id, peer, reason);
+		log_debug("session %llu from %s closed: %s%s%s",
+		    (unsigned long long)s->id, peer, reason,
+		    s->err ? ": " : "", s->err ? strerror(s->err) : "");
 }
 
 static void
@@ -602,9 +605,14 @@ session_pump(struct session *s, struct half *h, struct side *src,
 				src->readable = 0;
 				continue;	/* gives back an empty pipe */
 			}
-			*why = src == &s->client ? "client read error" :
-			    "server read error";
-			return -1;
+			/*
+			 * A reset (as nginx does): what was read before it
+			 * still goes out, then this way ends as at EOF.
+			 */
+			s->err = errno;
+			h->eof = 1;
+			src->readable = 0;
+			continue;
 		}
 		if (n == 0) {
 			h->eof = 1;
@@ -623,6 +631,7 @@ session_pump(struct session *s, struct half *h, struct side *src,
 	}
 write_error:
 	*why = dst == &s->client ? "client write error" : "server write error";
+	s->err = errno;
 	return -1;
 }
 
@@ -661,7 +670,7 @@ session_relay(struct session *s)
 		return;
 	}
 	if (s->up.shut && s->down.shut)
-		session_close(s, "done");
+		session_close(s, s->err ? "read error" : "done");
 }
 
 /*

@@ -207,6 +207,8 @@ worker_report(struct worker *w)
 		n = stats_records(&w->stats, first, recs, CHAN_MAX_STATS);
 		len = chan_encode(buf, sizeof(buf), CHAN_STATS, recs, n);
 		if (len == 0 || chan_send(w->chan, buf, len, NULL, 0) == -1) {
+			if (errno == EPIPE || errno == ECONNRESET)
+				return;	/* the master is gone */
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ENOBUFS) {
 				log_warn("worker %d: stats report", w->id);

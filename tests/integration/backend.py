@@ -128,6 +128,13 @@ class Server:
             for chunk in pattern_chunks(total, self.block):
                 writer.write(chunk)
                 await writer.drain()
+            # Half-close, then wait for the peer's EOF: closing with
+            # unread input would send a RST and discard what is still
+            # queued to go out.
+            if writer.can_write_eof():
+                writer.write_eof()
+                await writer.drain()
+            await asyncio.wait_for(asyncio.shield(drop), 30)
         finally:
             drop.cancel()
 
