@@ -21,7 +21,7 @@
 #define POOL_MAX	64	/* free relay buffers a worker keeps */
 #define PUMP_ROUNDS	16	/* reads per direction per wake-up: fairness */
 #define PIPES_MAX	1024	/* pipes a worker may hold for splice() */
-#define PIPE_CHUNK	65536	/* bytes per splice(): a default pipe's size */
+#define PIPE_CHUNK	(256 * 1024)	/* bytes per splice(): a pipe's size */
 
 /*
  * One end of the session. Its event is edge-triggered and registered once
@@ -163,6 +163,8 @@ pipe_get(struct worker *w)
 		free(p);
 		return NULL;
 	}
+	/* Fewer, larger splices; the pages are only used while data flows. */
+	(void)fcntl(p->fd[0], F_SETPIPE_SZ, PIPE_CHUNK);
 	w->npipes++;
 	return p;
 }
