@@ -15,12 +15,14 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "proxyproto.h"
 #include "session.h"
 #include "worker.h"
 
 #define POOL_MAX	64	/* free relay buffers a worker keeps */
 #define PUMP_ROUNDS	16	/* reads per direction per wake-up: fairness */
 #define PIPES_MAX	1024	/* pipes a worker may hold for splice() */
+#define HEADER_MS	5000	/* for a client's PROXY header to arrive */
 #define PIPE_CHUNK	(256 * 1024)	/* bytes per splice(): a pipe's size */
 
 /*
@@ -65,18 +67,25 @@ struct session {
 	int			 srv;		/* server index or -1 */
 	unsigned		 connected:1;
 	unsigned		 picked:1;	/* counted in the lb's active */
+	unsigned		 awaiting:1;	/* the client's PROXY header */
 	int			 err;		/* errno behind the close */
 	uint8_t			 ntried;
 	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
-	uint8_t			 family;
+	uint8_t			 family;	/* the client, as declared */
 	uint16_t		 port;
 	uint8_t			 addr[16];
+	uint8_t			 dst_family;	/* AF_UNSPEC: the frontend's */
+	uint16_t		 dst_port;
+	uint8_t			 dst_addr[16];
 };
 
 static void	session_server_cb(evutil_socket_t, short, void *);
 static void	session_client_cb(evutil_socket_t, short, void *);
 static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_connect(struct session *s);
+static int	session_send(struct session *, struct side *, const char *,
+		    size_t, size_t *);
+
 
 static uint64_t
 session_now(struct worker *w)
@@ -293,6 +302,95 @@ session_close(struct session *s, const char *reason)
 	worker_session_done(w);
 }
 
+/* The session's client (or declared destination) as a sockaddr. */
+static socklen_t
+session_sockaddr(uint8_t family, uint16_t port, const uint8_t *addr,
+    struct sockaddr_storage *ss)
+{
+	struct chan_conn c;
+
+	memset(&c, 0, sizeof(c));
+	c.family = family;
+	c.port = port;
+	memcpy(c.addr, addr, sizeof(c.addr));
+	return chan_conn_peer(&c, ss);
+}
+
+/* Wait, a bounded time, for the PROXY header before anything else. */
+static void
+session_await_header(struct session *s)
+{
+	unsigned ms = session_frontend(s)->timeout_idle_ms;
+	struct timeval tv;
+
+	s->awaiting = 1;
+	ms_to_tv(ms < HEADER_MS ? ms : HEADER_MS, &tv);
+	if (event_add(&s->client.ev, NULL) == -1 ||
+	    event_add(&s->timer, &tv) == -1)
+		session_close(s, "event_add failed");
+}
+
+/* A client that sent no valid PROXY header reached no server. */
+static void
+session_refuse(struct session *s, const char *why)
+{
+	s->fc->errors++;
+	s->w->stats.all.errors++;
+	session_close(s, why);
+}
+
+/*
+ * Look at what the client sent so far for its PROXY header (MSG_PEEK, so
+ * nothing past the header is taken); once complete, take exactly the
+ * header, adopt the addresses it declares and connect to a server.
+ */
+static void
+session_read_header(struct session *s)
+{
+	struct sockaddr_storage src, dst;
+	struct chan_conn c;
+	ssize_t n, len;
+
+	if (!s->client.readable)
+		return;
+	n = recv(s->client.fd, s->w->scratch, PROXY_HDR_MAX, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		s->client.readable = 0;
+		return;
+	}
+	if (n <= 0) {
+		s->err = n == 0 ? 0 : errno;
+		session_refuse(s, "closed before its PROXY header");
+		return;
+	}
+	len = proxy_parse(session_frontend(s)->accept_proxy, s->w->scratch,
+	    (size_t)n, &src, &dst);
+	if (len == 0 && n < PROXY_HDR_MAX) {
+		s->client.readable = s->client.rdhup;	/* wait for more */
+		if (s->client.rdhup)
+			session_refuse(s, "closed before its PROXY header");
+		return;
+	}
+	if (len <= 0 || recv(s->client.fd, s->w->scratch, (size_t)len, 0) !=
+	    len) {
+		session_refuse(s, "bad PROXY header");
+		return;
+	}
+	if (src.ss_family != AF_UNSPEC &&
+	    chan_conn_set_peer(&c, (struct sockaddr *)&src) == 0) {
+		s->family = c.family;
+		s->port = c.port;
+		memcpy(s->addr, c.addr, sizeof(s->addr));
+		chan_conn_set_peer(&c, (struct sockaddr *)&dst);
+		s->dst_family = c.family;
+		s->dst_port = c.port;
+		memcpy(s->dst_addr, c.addr, sizeof(s->dst_addr));
+	}
+	s->awaiting = 0;
+	event_del(&s->timer);
+	session_connect(s);
+}
+
 void
 session_start(struct worker *w, int fd, const struct chan_conn *c)
 {
@@ -327,6 +425,10 @@ session_start(struct worker *w, int fd, const struct chan_conn *c)
 	event_assign(&s->client.ev, w->base, fd,
 	    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
 	    session_client_cb, s);
+	if (session_frontend(s)->accept_proxy != PROXY_OFF) {
+		session_await_header(s);
+		return;
+	}
 	session_connect(s);
 }
 
@@ -406,6 +508,45 @@ session_connect_failed(struct session *s, const char *why)
 	session_connect(s);
 }
 
+/*
+ * With send_proxy, the server first gets a PROXY header: the client's
+ * address and, as destination, the frontend address the client reached
+ * (or what the client's own header declared). What the socket does not
+ * take at once waits in the up buffer, ahead of any client byte.
+ */
+static int
+session_send_header(struct session *s)
+{
+	const struct backend_conf *bc = session_backend_conf(s);
+	int version = bc->servers[s->srv].send_proxy;
+	struct sockaddr_storage src, dst;
+	socklen_t len = sizeof(dst);
+	char hdr[PROXY_HDR_MAX];
+	size_t n, sent;
+
+	if (version == PROXY_OFF)
+		return 0;
+	session_sockaddr(s->family, s->port, s->addr, &src);
+	if (s->dst_family != AF_UNSPEC)
+		session_sockaddr(s->dst_family, s->dst_port, s->dst_addr,
+		    &dst);
+	else if (getsockname(s->client.fd, (struct sockaddr *)&dst, &len) ==
+	    -1)
+		dst.ss_family = AF_UNSPEC;
+	n = proxy_encode(version, (struct sockaddr *)&src,
+	    (struct sockaddr *)&dst, hdr, sizeof(hdr));
+	s->server.writable = 1;
+	if (session_send(s, &s->server, hdr, n, &sent) == -1)
+		return -1;
+	if (sent < n) {
+		if ((s->up.buf = rbuf_get(s->w)) == NULL)
+			return -1;
+		s->up.buf->len = (unsigned)(n - sent);
+		memcpy(s->up.buf->data, hdr + sent, n - sent);
+	}
+	return 0;
+}
+
 /* The server accepted: start relaying. Returns -1 if s was closed. */
 static int
 session_connected(struct session *s)
@@ -422,6 +563,10 @@ session_connected(struct session *s)
 	if (event_add(&s->timer, &tv) == -1 ||
 	    event_add(&s->client.ev, NULL) == -1) {
 		session_close(s, "event_add failed");
+		return -1;
+	}
+	if (session_send_header(s) == -1) {
+		session_close(s, "server write error");
 		return -1;
 	}
 	return 0;
@@ -699,7 +844,10 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 
 	side_mark(&s->client, what, s->down.shut);
-	session_relay(s);
+	if (s->awaiting)
+		session_read_header(s);
+	else if (s->connected)
+		session_relay(s);
 }
 
 static void
@@ -727,6 +875,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t idle, limit;
 	struct timeval tv;
 
+	if (s->awaiting) {
+		session_refuse(s, "no PROXY header in time");
+		return;
+	}
 	if (!s->connected) {
 		session_connect_failed(s, "timeout");
 		return;
