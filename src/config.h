@@ -87,6 +87,7 @@ struct frontend_conf {
 	unsigned		 max_connections;
 	char			*tls_cert;
 	char			*tls_key;
+	void			*tls;		/* SSL_CTX, made by tls_load() */
 	int			 accept_proxy;	/* enum proxy_proto */
 };
 

@@ -22,6 +22,7 @@
 #include "master.h"
 #include "net.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up of one listener */
@@ -204,6 +205,7 @@ gen_unref(struct generation *g)
 	if (--g->refs > 0)
 		return;
 	stats_map_free(&g->map);
+	tls_unload(g->cfg);
 	config_free(g->cfg);
 	free(g);
 }
@@ -1197,6 +1199,8 @@ master_reload_prepare(struct master *m, struct reload *r)
 {
 	const struct config *old = m->cfg;
 
+	if (tls_load(r->cfg) == -1)
+		return -1;
 	r->listeners = master_listeners(m, r->cfg, m->listeners,
 	    m->nlisteners, &r->nlisteners);
 	if (r->listeners == NULL)
@@ -1245,10 +1249,12 @@ master_reload_abort(struct master *m, struct reload *r)
 	free(r->listeners);
 	if (r->endpoint != NULL)
 		endpoint_free(r->endpoint);
-	if (r->gen != NULL)
+	if (r->gen != NULL) {
 		gen_unref(r->gen);
-	else
+	} else {
+		tls_unload(r->cfg);
 		config_free(r->cfg);
+	}
 	stats_map_free(&r->map);
 	stats_table_free(&r->retired);
 	free(r->refused);
@@ -1594,6 +1600,8 @@ static int
 master_start(struct master *m)
 {
 	master_nofile(m->cfg);
+	if (tls_load(m->cfg) == -1)
+		return -1;
 	if ((m->listeners = master_listeners(m, m->cfg, NULL, 0,
 	    &m->nlisteners)) == NULL || master_listen(m) == -1)
 		return -1;

@@ -17,6 +17,7 @@
 #include "net.h"
 #include "proxyproto.h"
 #include "session.h"
+#include "tls.h"
 #include "worker.h"
 
 #define POOL_MAX	64	/* free relay buffers a worker keeps */
@@ -68,6 +69,8 @@ struct session {
 	unsigned		 connected:1;
 	unsigned		 picked:1;	/* counted in the lb's active */
 	unsigned		 awaiting:1;	/* the client's PROXY header */
+	unsigned		 handshaking:1;	/* TLS with the client */
+	SSL			*ssl;		/* TLS frontends: the client's */
 	int			 err;		/* errno behind the close */
 	uint8_t			 ntried;
 	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
@@ -83,6 +86,8 @@ static void	session_server_cb(evutil_socket_t, short, void *);
 static void	session_client_cb(evutil_socket_t, short, void *);
 static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_connect(struct session *s);
+static void	session_handshake(struct session *s);
+static void	session_refuse(struct session *s, const char *why);
 static int	session_send(struct session *, struct side *, const char *,
 		    size_t, size_t *);
 
@@ -292,6 +297,9 @@ session_close(struct session *s, const char *reason)
 	w->stats.all.active--;
 	worker_stats_changed(w);
 
+	if (s->ssl != NULL)
+		tls_free(s->ssl);
+	s->ssl = NULL;
 	side_close(&s->client);
 	side_close(&s->server);
 	event_del(&s->timer);
@@ -316,18 +324,32 @@ session_sockaddr(uint8_t family, uint16_t port, const uint8_t *addr,
 	return chan_conn_peer(&c, ss);
 }
 
-/* Wait, a bounded time, for the PROXY header before anything else. */
-static void
-session_await_header(struct session *s)
+/*
+ * Wait, a bounded time, for the client's PROXY header (header) or its TLS
+ * handshake, before connecting anywhere.
+ */
+static int
+session_await(struct session *s, int header)
 {
 	unsigned ms = session_frontend(s)->timeout_idle_ms;
 	struct timeval tv;
 
-	s->awaiting = 1;
+	if (header) {
+		s->awaiting = 1;
+	} else if ((s->ssl = tls_accept(session_frontend(s)->tls,
+	    s->client.fd)) == NULL) {
+		session_refuse(s, "TLS: out of memory");
+		return -1;
+	} else {
+		s->handshaking = 1;
+	}
 	ms_to_tv(ms < HEADER_MS ? ms : HEADER_MS, &tv);
 	if (event_add(&s->client.ev, NULL) == -1 ||
-	    event_add(&s->timer, &tv) == -1)
+	    event_add(&s->timer, &tv) == -1) {
 		session_close(s, "event_add failed");
+		return -1;
+	}
+	return 0;
 }
 
 /* A client that sent no valid PROXY header reached no server. */
@@ -388,6 +410,29 @@ session_read_header(struct session *s)
 	}
 	s->awaiting = 0;
 	event_del(&s->timer);
+	if (session_frontend(s)->tls != NULL) {
+		/* The ClientHello may have come with the header: try now. */
+		if (session_await(s, 0) == 0)
+			session_handshake(s);
+		return;
+	}
+	session_connect(s);
+}
+
+/* Drive the client's TLS handshake; once done, connect to a server. */
+static void
+session_handshake(struct session *s)
+{
+	switch (tls_handshake(s->ssl)) {
+	case 0:
+		return;
+	case -1:
+		s->err = errno;
+		session_refuse(s, "TLS handshake failed");
+		return;
+	}
+	s->handshaking = 0;
+	event_del(&s->timer);
 	session_connect(s);
 }
 
@@ -425,11 +470,12 @@ session_start(struct worker *w, int fd, const struct chan_conn *c)
 	event_assign(&s->client.ev, w->base, fd,
 	    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
 	    session_client_cb, s);
-	if (session_frontend(s)->accept_proxy != PROXY_OFF) {
-		session_await_header(s);
-		return;
-	}
-	session_connect(s);
+	if (session_frontend(s)->accept_proxy != PROXY_OFF)
+		(void)session_await(s, 1);
+	else if (session_frontend(s)->tls != NULL)
+		(void)session_await(s, 0);
+	else
+		session_connect(s);
 }
 
 /* Client key for the balancer: a hash of its address. */
@@ -581,9 +627,14 @@ session_send(struct session *s, struct side *dst, const char *p, size_t n,
 	*sent = 0;
 	if (!dst->writable)
 		return 0;
-	do
-		r = send(dst->fd, p, n, MSG_NOSIGNAL);
-	while (r == -1 && errno == EINTR);
+	if (dst == &s->client && s->ssl != NULL) {
+		int want_read;
+		r = tls_write(s->ssl, p, n, &want_read);
+	} else {
+		do
+			r = send(dst->fd, p, n, MSG_NOSIGNAL);
+		while (r == -1 && errno == EINTR);
+	}
 	if (r == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			dst->writable = 0;
@@ -680,12 +731,22 @@ half_copy(struct session *s, struct half *h, struct side *src,
 	size_t sent;
 	ssize_t n;
 
-	do
-		n = recv(src->fd, w->scratch, RBUF_SIZE, 0);
-	while (n == -1 && errno == EINTR);
+	if (src == &s->client && s->ssl != NULL) {
+		int want_write;
+		n = tls_read(s->ssl, w->scratch, RBUF_SIZE, &want_write);
+		if (n == -1 && want_write) {
+			/* TLS must write first: wait for writable, stay readable */
+			src->writable = 0;
+			errno = EINPROGRESS;
+		}
+	} else {
+		do
+			n = recv(src->fd, w->scratch, RBUF_SIZE, 0);
+		while (n == -1 && errno == EINTR);
+	}
 	if (n <= 0)
 		return n;
-	if ((size_t)n == RBUF_SIZE && w->cfg->splice)
+	if ((size_t)n == RBUF_SIZE && w->cfg->splice && s->ssl == NULL)
 		h->splice = 1;
 	if (session_send(s, dst, w->scratch, (size_t)n, &sent) == -1)
 		return -3;
@@ -720,6 +781,8 @@ session_pump(struct session *s, struct half *h, struct side *src,
 		if (h->eof) {
 			if (!h->shut) {
 				h->shut = 1;
+				if (dst == &s->client && s->ssl != NULL)
+					tls_close_notify(s->ssl);
 				if (shutdown(dst->fd, SHUT_WR) == -1 &&
 				    errno != ENOTCONN)
 					goto write_error;
@@ -752,6 +815,8 @@ session_pump(struct session *s, struct half *h, struct side *src,
 				src->readable = 0;
 				continue;	/* gives back an empty pipe */
 			}
+			if (errno == EINPROGRESS)
+				return 0;
 			/*
 			 * A reset (as nginx does): what was read before it
 			 * still goes out, then this way ends as at EOF.
@@ -771,7 +836,8 @@ session_pump(struct session *s, struct half *h, struct side *src,
 		 * Not so a short splice(), which may stop at the pipe's slots
 		 * with more queued: read on until EAGAIN then.
 		 */
-		if (!h->splice && (size_t)n < RBUF_SIZE && !src->rdhup)
+		if (!h->splice && (size_t)n < RBUF_SIZE && !src->rdhup &&
+		    !(src == &s->client && s->ssl != NULL))
 			src->readable = 0;
 		*count_in += (uint64_t)n;
 		s->last_ms = session_now(s->w);
@@ -844,8 +910,13 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 
 	side_mark(&s->client, what, s->down.shut);
+	/* TLS may need to read before it can write: any event may help. */
+	if (s->ssl != NULL && (what & EV_READ))
+		s->client.writable = 1;
 	if (s->awaiting)
 		session_read_header(s);
+	else if (s->handshaking)
+		session_handshake(s);
 	else if (s->connected)
 		session_relay(s);
 }
@@ -875,8 +946,9 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t idle, limit;
 	struct timeval tv;
 
-	if (s->awaiting) {
-		session_refuse(s, "no PROXY header in time");
+	if (s->awaiting || s->handshaking) {
+		session_refuse(s, s->awaiting ? "no PROXY header in time" :
+		    "TLS handshake timeout");
 		return;
 	}
 	if (!s->connected) {

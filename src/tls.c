@@ -1,0 +1,195 @@
+/* tls.c -- TLS termination on the client side: contexts and socket calls */
+#include "ac_config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "log.h"
+#include "tls.h"
+
+static void
+tls_log_errors(const char *path, int line, const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	e = ERR_get_error();
+	ERR_error_string_n(e, buf, sizeof(buf));
+	log_error("%s:%d: %s: %s", path, line, what, e ? buf : strerror(errno));
+	ERR_clear_error();
+}
+
+static SSL_CTX *
+tls_ctx_new(const struct config *cfg, const struct frontend_conf *f)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		tls_log_errors(cfg->path, f->line, "TLS context");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* A client that just closes is at its end, as a plain one would be. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* Buffers only while data flows; partial writes, moving buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (SSL_CTX_use_certificate_chain_file(ctx, f->tls_cert) != 1) {
+		tls_log_errors(cfg->path, f->line, f->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, f->tls_key, SSL_FILETYPE_PEM) !=
+	    1) {
+		tls_log_errors(cfg->path, f->line, f->tls_key);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_log_errors(cfg->path, f->line, "tls_key does not match "
+		    "tls_cert");
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int
+tls_load(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		struct frontend_conf *f = &cfg->frontends[i];
+		if (f->tls_cert == NULL || f->tls != NULL)
+			continue;
+		if ((f->tls = tls_ctx_new(cfg, f)) == NULL) {
+			tls_unload(cfg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+tls_unload(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		SSL_CTX_free(cfg->frontends[i].tls);
+		cfg->frontends[i].tls = NULL;
+	}
+}
+
+SSL *
+tls_accept(void *ctx, int fd)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+void
+tls_free(SSL *ssl)
+{
+	SSL_free(ssl);
+}
+
+/* Map an SSL_get_error() result to errno; returns -1 or 0 (EOF). */
+static ssize_t
+tls_error(SSL *ssl, int rc, int *want_other, int other)
+{
+	int e = SSL_get_error(ssl, rc);
+
+	*want_other = 0;
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		*want_other = e == other;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;		/* close_notify */
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (errno == 0 || rc == 0)
+			return 0;	/* EOF without close_notify */
+		return -1;
+	default:
+		ERR_clear_error();
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+int
+tls_handshake(SSL *ssl)
+{
+	int rc, want;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_do_handshake(ssl)) == 1)
+		return 1;
+	if (tls_error(ssl, rc, &want, 0) == -1 && errno == EAGAIN)
+		return 0;
+	if (errno == 0 || errno == EAGAIN)
+		errno = EPROTO;
+	return -1;
+}
+
+ssize_t
+tls_read(SSL *ssl, void *buf, size_t len, int *want_write)
+{
+	int rc;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX :
+	    (int)len)) > 0) {
+		*want_write = 0;
+		return rc;
+	}
+	return tls_error(ssl, rc, want_write, SSL_ERROR_WANT_WRITE);
+}
+
+ssize_t
+tls_write(SSL *ssl, const void *buf, size_t len, int *want_read)
+{
+	int rc;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_write(ssl, buf, len > INT32_MAX ? INT32_MAX :
+	    (int)len)) > 0) {
+		*want_read = 0;
+		return rc;
+	}
+	if (tls_error(ssl, rc, want_read, SSL_ERROR_WANT_READ) == 0)
+		errno = EPIPE;		/* the peer is gone */
+	return -1;
+}
+
+int
+tls_pending(SSL *ssl)
+{
+	return SSL_pending(ssl);
+}
+
+void
+tls_close_notify(SSL *ssl)
+{
+	ERR_clear_error();
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+}

@@ -1,0 +1,40 @@
+/* tls.h -- TLS termination on the client side: contexts and socket calls */
+#ifndef BATON_TLS_H
+#define BATON_TLS_H
+
+#include <sys/types.h>
+#include <stddef.h>
+
+struct config;
+typedef struct ssl_st SSL;
+
+/*
+ * Load the certificate chain and key of every TLS frontend of cfg into a
+ * server context (kept in frontend_conf.tls). Returns 0, or -1 after
+ * logging FILE:LINE and why.
+ */
+int	tls_load(struct config *cfg);
+/* Free the contexts tls_load() made. */
+void	tls_unload(struct config *cfg);
+
+/* A TLS session over fd for frontend f's context; NULL on failure. */
+SSL	*tls_accept(void *ctx, int fd);
+void	tls_free(SSL *ssl);
+/*
+ * Drive the handshake: 1 done, 0 wants the socket again (readable or
+ * writable), -1 failed (errno EPROTO or the socket's error).
+ */
+int	tls_handshake(SSL *ssl);
+/*
+ * recv()/send() over TLS: bytes moved, 0 at the peer's end (read), or -1
+ * with errno: EAGAIN when TLS must wait for the socket (*want_write set
+ * when it waits to write), EPROTO on a TLS error.
+ */
+ssize_t	tls_read(SSL *ssl, void *buf, size_t len, int *want_write);
+ssize_t	tls_write(SSL *ssl, const void *buf, size_t len, int *want_read);
+/* Decrypted bytes waiting inside TLS: read them before the socket. */
+int	tls_pending(SSL *ssl);
+/* Send close_notify (best effort, never blocks). */
+void	tls_close_notify(SSL *ssl);
+
+#endif
