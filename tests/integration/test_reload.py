@@ -358,6 +358,52 @@ def reload_moves_one_listener_keeps_the_other():
 
 
 @h.case
+def bind_failure_aborts_reload():
+    # A new listen address that cannot be bound (someone else holds the
+    # port) abandons the whole reload: nothing changes, nothing is lost.
+    p = Proxy(echo_servers(1), nfronts=1, workers=2)
+    before = p.stats()
+    pids = sorted(w['pid'] for w in before['workers'])
+    taken = socket.socket()
+    taken.bind((H.LOCALHOST, 0))
+    taken.listen(1)
+    busy = taken.getsockname()[1]
+    try:
+        p.fronts.append(('f1', busy))
+        p.write()
+        p.b.signal(signal.SIGHUP)
+        H.poll_until(lambda: p.stats()['reload_failures'] == 1, 5.0,
+                     'reload_failures 1 after a reload that cannot bind')
+        st = p.stats()
+        check(st['generation'] == before['generation'] and
+              st['reloads'] == before['reloads'],
+              'generation %d, reloads %d after a failed reload'
+              % (st['generation'], st['reloads']))
+        check(sorted(w['pid'] for w in st['workers']) == pids,
+              'workers changed: %r, were %r'
+              % ([w['pid'] for w in st['workers']], pids))
+        check([f['name'] for f in st['frontends']] == ['web'],
+              'frontends after the failed reload: %r' % st['frontends'])
+        s = H.connect(p.port)
+        try:
+            H.echo_ok(s, b'still serving\n')
+        finally:
+            s.close()
+        check(any('cannot listen' in l and str(busy) in l
+                  for l in log_lines(p.b.log_path)),
+              'no "cannot listen" line naming port %d in the log' % busy)
+    finally:
+        taken.close()
+    # Once the port is free, the same file loads.
+    p.reload()
+    s = H.connect(busy)
+    try:
+        H.echo_ok(s, b'now bound\n')
+    finally:
+        s.close()
+
+
+@h.case
 def invalid_file_keeps_old_config():
     p = Proxy(echo_servers(1), workers=2)
     pids = p.b.workers()
