@@ -470,7 +470,54 @@ prom_servers(struct sbuf *b, const struct stats_view *v, const char *name,
 	}
 }
 
-#define OFF(f)	offsetof(struct stat_counters, f)
+#define OFF(f)	((long)offsetof(struct stat_counters, f))
+
+/* A metric family: name after "baton_", type, help, counter offset. */
+struct prom_family {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+	long		 off;	/* servers: -1 the up gauge, -2 the weight */
+};
+
+static const struct prom_family worker_families[] = {
+	{ "worker_connections_active", "gauge",
+	    "Open connections per worker.", OFF(active) },
+	{ "worker_connections_total", "counter",
+	    "Connections handled per worker.", OFF(total) },
+	{ "worker_received_bytes_total", "counter",
+	    "Bytes received from clients per worker.", OFF(bytes_in) },
+	{ "worker_sent_bytes_total", "counter",
+	    "Bytes sent to clients per worker.", OFF(bytes_out) },
+};
+
+static const struct prom_family frontend_families[] = {
+	{ "frontend_connections_active", "gauge",
+	    "Open connections per frontend.", OFF(active) },
+	{ "frontend_connections_total", "counter",
+	    "Accepted connections per frontend.", OFF(total) },
+	{ "frontend_errors_total", "counter",
+	    "Connections that reached no server.", OFF(errors) },
+	{ "frontend_received_bytes_total", "counter",
+	    "Bytes received from clients per frontend.", OFF(bytes_in) },
+	{ "frontend_sent_bytes_total", "counter",
+	    "Bytes sent to clients per frontend.", OFF(bytes_out) },
+};
+
+static const struct prom_family server_families[] = {
+	{ "server_up", "gauge", "1 when the server is up, else 0.", -1 },
+	{ "server_weight", "gauge", "Configured weight.", -2 },
+	{ "server_connections_active", "gauge",
+	    "Open connections per server.", OFF(active) },
+	{ "server_connections_total", "counter",
+	    "Connections established per server.", OFF(total) },
+	{ "server_connect_failures_total", "counter",
+	    "Failed connects per server.", OFF(failures) },
+	{ "server_received_bytes_total", "counter",
+	    "Bytes received from clients per server.", OFF(bytes_in) },
+	{ "server_sent_bytes_total", "counter",
+	    "Bytes sent to clients per server.", OFF(bytes_out) },
+};
 
 void
 stats_render_prometheus(const struct stats_view *v, struct sbuf *b)
@@ -498,37 +545,19 @@ stats_render_prometheus(const struct stats_view *v, struct sbuf *b)
 	sbuf_printf(b, "baton_connections_total %llu\n",
 	    (unsigned long long)v->sum.all.total);
 
-	prom_workers(b, v, "worker_connections_active", "gauge",
-	    "Open connections per worker.", OFF(active));
-	prom_workers(b, v, "worker_connections_total", "counter",
-	    "Connections handled per worker.", OFF(total));
-	prom_workers(b, v, "worker_received_bytes_total", "counter",
-	    "Bytes received from clients per worker.", OFF(bytes_in));
-	prom_workers(b, v, "worker_sent_bytes_total", "counter",
-	    "Bytes sent to clients per worker.", OFF(bytes_out));
-
-	prom_frontends(b, v, "frontend_connections_active", "gauge",
-	    "Open connections per frontend.", OFF(active));
-	prom_frontends(b, v, "frontend_connections_total", "counter",
-	    "Accepted connections per frontend.", OFF(total));
-	prom_frontends(b, v, "frontend_errors_total", "counter",
-	    "Connections that reached no server.", OFF(errors));
-	prom_frontends(b, v, "frontend_received_bytes_total", "counter",
-	    "Bytes received from clients per frontend.", OFF(bytes_in));
-	prom_frontends(b, v, "frontend_sent_bytes_total", "counter",
-	    "Bytes sent to clients per frontend.", OFF(bytes_out));
-
-	prom_servers(b, v, "server_up", "gauge",
-	    "1 when the server is up, else 0.", -1);
-	prom_servers(b, v, "server_weight", "gauge", "Configured weight.", -2);
-	prom_servers(b, v, "server_connections_active", "gauge",
-	    "Open connections per server.", (long)OFF(active));
-	prom_servers(b, v, "server_connections_total", "counter",
-	    "Connections established per server.", (long)OFF(total));
-	prom_servers(b, v, "server_connect_failures_total", "counter",
-	    "Failed connects per server.", (long)OFF(failures));
-	prom_servers(b, v, "server_received_bytes_total", "counter",
-	    "Bytes received from clients per server.", (long)OFF(bytes_in));
-	prom_servers(b, v, "server_sent_bytes_total", "counter",
-	    "Bytes sent to clients per server.", (long)OFF(bytes_out));
+	for (size_t i = 0; i < sizeof(worker_families) /
+	    sizeof(*worker_families); i++) {
+		const struct prom_family *f = &worker_families[i];
+		prom_workers(b, v, f->name, f->type, f->help, (size_t)f->off);
+	}
+	for (size_t i = 0; i < sizeof(frontend_families) /
+	    sizeof(*frontend_families); i++) {
+		const struct prom_family *f = &frontend_families[i];
+		prom_frontends(b, v, f->name, f->type, f->help, (size_t)f->off);
+	}
+	for (size_t i = 0; i < sizeof(server_families) /
+	    sizeof(*server_families); i++) {
+		const struct prom_family *f = &server_families[i];
+		prom_servers(b, v, f->name, f->type, f->help, f->off);
+	}
 }

@@ -11,30 +11,10 @@
 
 #include "config.h"
 #include "log.h"
+#include "config_helpers.h"
 
 /* The line reader's buffer is inih's INI_MAX_LINE (200): 198 characters. */
 #define LONGEST_LINE	198
-
-static struct config *
-load(const char *text, struct errlist *errs)
-{
-	memset(errs, 0, sizeof(*errs));
-	return config_load_string(text, "t.ini", errs);
-}
-
-/* All messages, one a line, for failure reports. */
-static const char *
-joined(const struct errlist *errs)
-{
-	static char buf[4096];
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < errs->n; i++) {
-		strncat(buf, "\n  ", sizeof(buf) - strlen(buf) - 1);
-		strncat(buf, errs->msgs[i], sizeof(buf) - strlen(buf) - 1);
-	}
-	return buf;
-}
 
 /*
  * Load text, which must fail with exactly n errors, in order, each

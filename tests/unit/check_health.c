@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "health.h"
+#include "config_helpers.h"
 
 /* rise/fall state machine */
 
@@ -202,26 +203,6 @@ START_TEST(test_unescape_rejects)
 END_TEST
 
 /* The new configuration keys */
-
-static struct config *
-load(const char *text, struct errlist *errs)
-{
-	memset(errs, 0, sizeof(*errs));
-	return config_load_string(text, "t.ini", errs);
-}
-
-static const char *
-joined(const struct errlist *errs)
-{
-	static char buf[4096];
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < errs->n; i++) {
-		strncat(buf, "\n  ", sizeof(buf) - strlen(buf) - 1);
-		strncat(buf, errs->msgs[i], sizeof(buf) - strlen(buf) - 1);
-	}
-	return buf;
-}
 
 static struct config *
 load_ok(const char *text)
