@@ -53,12 +53,13 @@ proxy_encode_v2(const struct sockaddr *src, const struct sockaddr *dst,
 {
 	unsigned char *p = (unsigned char *)buf;
 	size_t alen = 0;
+	int same = proxy_same_ip_family(src, dst);
 
-	if (size < 16 + 36)
+	if (size < 16 + (!same ? 0 : src->sa_family == AF_INET ? 12 : 36))
 		return 0;
 	memcpy(p, v2sig, sizeof(v2sig));
 	p[12] = 0x21;			/* version 2, PROXY */
-	if (!proxy_same_ip_family(src, dst)) {
+	if (!same) {
 		p[12] = 0x20;		/* version 2, LOCAL */
 		p[13] = 0x00;		/* UNSPEC */
 	} else if (src->sa_family == AF_INET) {
@@ -137,12 +138,13 @@ proxy_parse_v1(const char *buf, size_t len, struct sockaddr_storage *src,
 {
 	char line[PROXY_V1_MAX + 1], *f[7], *save, *tok;
 	const char *crlf;
-	size_t n, k = 0;
-	int family;
+	size_t n, k = 0, room = PROXY_V1_MAX - 1;
+	int family, spaced;
 
-	crlf = memchr(buf, '\r', len < PROXY_V1_MAX ? len : PROXY_V1_MAX);
+	/* The whole line, CRLF included, is at most 107 bytes. */
+	crlf = memchr(buf, '\r', len < room ? len : room);
 	if (crlf == NULL)
-		return len >= PROXY_V1_MAX ? -1 : 0;
+		return len >= room ? -1 : 0;
 	n = (size_t)(crlf - buf);
 	if (n + 1 >= len)
 		return 0;		/* the \n is still to come */
@@ -152,6 +154,8 @@ proxy_parse_v1(const char *buf, size_t len, struct sockaddr_storage *src,
 	line[n] = '\0';
 	if (memchr(line, '\0', n) != NULL)
 		return -1;
+	/* Fields are separated by exactly one space. */
+	spaced = n > 0 && (strstr(line, "  ") != NULL || line[n - 1] == ' ');
 	for (tok = strtok_r(line, " ", &save); tok != NULL && k < 7;
 	    tok = strtok_r(NULL, " ", &save))
 		f[k++] = tok;
@@ -161,7 +165,7 @@ proxy_parse_v1(const char *buf, size_t len, struct sockaddr_storage *src,
 		src->ss_family = dst->ss_family = AF_UNSPEC;
 		return (ssize_t)(n + 2);
 	}
-	if (k != 6)
+	if (k != 6 || spaced)
 		return -1;
 	if (strcmp(f[1], "TCP4") == 0)
 		family = AF_INET;
