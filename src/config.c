@@ -437,6 +437,7 @@ static int
 f_tls_cert(struct parse *p, const char *k, const char *v)
 {
 	set_string(&cur_frontend(p)->tls_cert, v);
+	cur_frontend(p)->tls_cert_line = p->line;
 	return 0;
 }
 
@@ -444,6 +445,7 @@ static int
 f_tls_key(struct parse *p, const char *k, const char *v)
 {
 	set_string(&cur_frontend(p)->tls_key, v);
+	cur_frontend(p)->tls_key_line = p->line;
 	return 0;
 }
 

@@ -87,6 +87,8 @@ struct frontend_conf {
 	unsigned		 max_connections;
 	char			*tls_cert;
 	char			*tls_key;
+	int			 tls_cert_line;
+	int			 tls_key_line;
 	void			*tls;		/* SSL_CTX, made by tls_load() */
 	int			 accept_proxy;	/* enum proxy_proto */
 };

@@ -13,14 +13,14 @@
 
 static void
 tls_log_errors(const struct config *cfg, const struct frontend_conf *f,
-    const char *what, const char *file)
+    int line, const char *what, const char *file)
 {
 	unsigned long e = ERR_get_error();
 	char buf[256];
 
 	if (e != 0)
 		ERR_error_string_n(e, buf, sizeof(buf));
-	log_error("%s:%d: [frontend %s] %s%s%s%s: %s", cfg->path, f->line,
+	log_error("%s:%d: [frontend %s] %s%s%s%s: %s", cfg->path, line,
 	    f->name, what, file ? " '" : "", file ? file : "", file ? "'" : "",
 	    e != 0 ? buf : "failed");
 	ERR_clear_error();
@@ -32,7 +32,7 @@ tls_ctx_new(const struct config *cfg, const struct frontend_conf *f)
 	SSL_CTX *ctx;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		tls_log_errors(cfg, f, "TLS context", NULL);
+		tls_log_errors(cfg, f, f->line, "TLS context", NULL);
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -44,17 +44,19 @@ tls_ctx_new(const struct config *cfg, const struct frontend_conf *f)
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (SSL_CTX_use_certificate_chain_file(ctx, f->tls_cert) != 1) {
-		tls_log_errors(cfg, f, "tls_cert: cannot load", f->tls_cert);
+		tls_log_errors(cfg, f, f->tls_cert_line, "tls_cert: cannot load",
+		    f->tls_cert);
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, f->tls_key, SSL_FILETYPE_PEM) !=
 	    1) {
-		tls_log_errors(cfg, f, "tls_key: cannot load", f->tls_key);
+		tls_log_errors(cfg, f, f->tls_key_line, "tls_key: cannot load",
+		    f->tls_key);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		tls_log_errors(cfg, f, "tls_key does not match tls_cert",
-		    NULL);
+		tls_log_errors(cfg, f, f->tls_key_line,
+		    "tls_key does not match tls_cert", NULL);
 		goto fail;
 	}
 	return ctx;
