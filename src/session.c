@@ -238,6 +238,8 @@ session_log_end(struct session *s, const char *reason)
 	char peer[ADDR_STRLEN];
 	uint64_t ms = session_now(s->w) - s->start_ms;
 
+	if (!s->w->cfg->access_log && log_get_level() > LL_DEBUG)
+		return;		/* nothing to say: format nothing */
 	session_peer_text(s, peer, sizeof(peer));
 	if (s->w->cfg->access_log)
 		log_info("%s %s %s/%s %llums in=%llu out=%llu %s%s%s", peer,
@@ -783,6 +785,13 @@ session_pump(struct session *s, struct half *h, struct side *src,
 				h->shut = 1;
 				if (dst == &s->client && s->ssl != NULL)
 					tls_close_notify(s->ssl);
+				/*
+				 * The other way done too: the session closes
+				 * now, and close() sends the FIN itself.
+				 */
+				if ((h == &s->up ? s->down.shut : s->up.shut) &&
+				    s->ssl == NULL)
+					return 0;
 				if (shutdown(dst->fd, SHUT_WR) == -1 &&
 				    errno != ENOTCONN)
 					goto write_error;
@@ -927,7 +936,11 @@ session_server_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 
 	if (!s->connected) {
-		if (net_connect_result(s->server.fd) == -1) {
+		/*
+		 * Writable alone means connected: a failed connect reports
+		 * an error (read and write); only then ask which.
+		 */
+		if (what != EV_WRITE && net_connect_result(s->server.fd) == -1) {
 			session_connect_failed(s, strerror(errno));
 			return;
 		}
