@@ -38,3 +38,15 @@ if [ "${BATON_SKIP_DISTCHECK:-0}" != 1 ]; then
 	(cd _build/plain && make -j"$jobs" distcheck)
 	echo "run-tests.sh: distcheck passed"
 fi
+
+# One closing line over both builds, for people and CI alike.
+pass=0
+fail=0
+for log in _build/plain/test-suite.log _build/sanitizers/test-suite.log; do
+	p=$(sed -n 's/^# PASS: *//p' "$log" | head -n 1)
+	f=$(sed -n 's/^# FAIL: *//p' "$log" | head -n 1)
+	e=$(sed -n 's/^# ERROR: *//p' "$log" | head -n 1)
+	pass=$((pass + ${p:-0}))
+	fail=$((fail + ${f:-0} + ${e:-0}))
+done
+echo "tests: $pass passed, $fail failed"
