@@ -10,6 +10,7 @@ import collections
 import http.client
 import json
 import os
+import signal
 import select
 import socket
 import subprocess
@@ -204,6 +205,34 @@ def killed_backend_down_then_back_up():
           and log_count(b, 'server app/a (127.0.0.1:%d) is up' % a.port)
           == 1, 'state changes of a not logged once each:\n%s'
           % b.log_tail(20))
+    b.check_running()
+
+
+@h.case
+def new_worker_learns_server_states():
+    # The master says a state once, when it changes; a worker started
+    # later must still know it before its first connection. retries = 0:
+    # a worker that thought a was up would fail clients on it.
+    a = h.start_backend('name', name='a')
+    b2 = h.start_backend('name', name='b')
+    b, port, sport = start(['a 127.0.0.1:%d' % a.port,
+                            'b 127.0.0.1:%d' % b2.port], workers=1,
+                           retries=0, backend=CHECKS)
+    kill(a)
+    wait_status(sport, 'a', 'down', DOWN_BOUND)
+    old = b.wait_workers(1)
+    os.kill(old[0], signal.SIGKILL)
+    new = b.wait_workers(1, exclude=old)
+    print('  worker %d replaced by %d while a is down' % (old[0], new[0]))
+    before = servers(get_stats(sport))
+    got = collections.Counter(names(port, 20))
+    check(got == {'b': 20}, 'the new worker used a: %r' % dict(got))
+    time.sleep(0.3)
+    after = servers(get_stats(sport))
+    check(after['a']['failures'] == before['a']['failures'] and
+          after['a']['total'] == before['a']['total'],
+          'the new worker tried a: failures %d -> %d'
+          % (before['a']['failures'], after['a']['failures']))
     b.check_running()
 
 
