@@ -671,7 +671,7 @@ wproc_new(struct master *m, int id)
 }
 
 /* The worker received every socket up to upto: drop our copies. */
-static int
+static void
 wproc_acked(struct wproc *wp, uint64_t upto)
 {
 	size_t n = 0;
@@ -679,7 +679,6 @@ wproc_acked(struct wproc *wp, uint64_t upto)
 	while (n < wp->unacked.n && wp->unacked.v[n].c.id <= upto)
 		close(wp->unacked.v[n++].fd);
 	pendq_shift(&wp->unacked, n);
-	return 0;
 }
 
 /*
@@ -775,7 +774,8 @@ master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 			    "sent", wp->id, (unsigned long long)m.ack);
 			return -1;
 		}
-		return wproc_acked(wp, m.ack);
+		wproc_acked(wp, m.ack);
+		return 0;
 	default:
 		log_warnx("worker %d: unexpected message type %d", wp->id,
 		    m.type);
@@ -832,6 +832,52 @@ master_chan_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Free everything of the master's but its configuration. In a forked
+ * worker (forked) the sockets of the parent's stats clients are left to
+ * the parent, and the channel of the worker itself is already closed.
+ * Events go before the base they belong to.
+ */
+static void
+master_release(struct master *m, struct wproc *self)
+{
+	if (m->endpoint != NULL && self != NULL)
+		endpoint_free_forked(m->endpoint);
+	else if (m->endpoint != NULL)
+		endpoint_free(m->endpoint);
+	m->endpoint = NULL;
+	if (m->health != NULL)
+		health_free(m->health);
+	m->health = NULL;
+	master_close_listeners(m);
+	pendq_close(&m->pend);
+	pendq_close(&m->held);	/* in a worker: copies, not its own */
+	for (size_t i = 0; i < m->nworkers; i++) {
+		if (m->workers[i] == self)
+			self->chan = -1;	/* the parent's end */
+		wproc_free(m->workers[i]);
+	}
+	free(m->workers);
+	m->workers = NULL;
+	m->nworkers = 0;
+	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
+		if (m->sigs[i] != NULL)
+			event_free(m->sigs[i]);
+	if (m->hold_ev != NULL)
+		event_free(m->hold_ev);
+	if (m->resume_ev != NULL)
+		event_free(m->resume_ev);
+	if (m->stop_ev != NULL)
+		event_free(m->stop_ev);
+	if (m->base != NULL)
+		event_base_free(m->base);
+	m->base = NULL;
+	stats_table_free(&m->retired);
+	free(m->fe_refused);
+	free(m->server_up);
+	free(m->server_soft);
+}
+
+/*
  * In a new worker: drop everything of the master's. The epoll instance is
  * shared with the parent until event_reinit() gives the child its own, so
  * only then may events be freed.
@@ -841,34 +887,7 @@ master_forget(struct master *m, struct wproc *self)
 {
 	if (event_reinit(m->base) == -1)
 		_exit(1);
-	master_close_listeners(m);
-	pendq_close(&m->pend);
-	pendq_close(&m->held);
-	event_free(m->hold_ev);
-	free(m->fe_refused);
-	for (size_t i = 0; i < m->nworkers; i++) {
-		struct wproc *wp = m->workers[i];
-		/* Our copies of sockets sent to others are not ours. */
-		pendq_close(&wp->unacked);
-		if (wp == self)
-			wp->chan = -1;	/* the parent's end, closed already */
-		wproc_free(wp);
-	}
-	free(m->workers);
-	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
-		if (m->sigs[i] != NULL)
-			event_free(m->sigs[i]);
-	event_free(m->resume_ev);
-	if (m->stop_ev != NULL)
-		event_free(m->stop_ev);
-	if (m->endpoint != NULL)
-		endpoint_free_forked(m->endpoint);
-	event_base_free(m->base);
-	stats_table_free(&m->retired);
-	if (m->health != NULL)
-		health_free(m->health);
-	free(m->server_up);
-	free(m->server_soft);
+	master_release(m, self);
 }
 
 static void
@@ -1534,31 +1553,7 @@ master_init(struct master *m, struct config *cfg)
 static void
 master_free(struct master *m)
 {
-	if (m->endpoint != NULL)
-		endpoint_free(m->endpoint);
-	master_close_listeners(m);
-	pendq_close(&m->pend);
-	pendq_close(&m->held);
-	if (m->hold_ev != NULL)
-		event_free(m->hold_ev);
-	free(m->fe_refused);
-	for (size_t i = 0; i < m->nworkers; i++)
-		wproc_free(m->workers[i]);
-	free(m->workers);
-	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
-		if (m->sigs[i] != NULL)
-			event_free(m->sigs[i]);
-	if (m->resume_ev != NULL)
-		event_free(m->resume_ev);
-	if (m->stop_ev != NULL)
-		event_free(m->stop_ev);
-	if (m->base != NULL)
-		event_base_free(m->base);
-	stats_table_free(&m->retired);
-	if (m->health != NULL)
-		health_free(m->health);
-	free(m->server_up);
-	free(m->server_soft);
+	master_release(m, NULL);
 	if (m->pidfile_written && unlink(m->cfg->pidfile) == -1)
 		log_warn("remove pidfile %s", m->cfg->pidfile);
 	if (m->gen != NULL)

@@ -161,6 +161,19 @@ rbuf_put(struct worker *w, struct rbuf *b)
 	w->nfree_bufs++;
 }
 
+/* Keep what dst did not take (at most RBUF_SIZE) in a pooled buffer. */
+static int
+half_keep(struct worker *w, struct half *h, const char *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if ((h->buf = rbuf_get(w)) == NULL)
+		return -1;
+	h->buf->len = (unsigned)n;
+	memcpy(h->buf->data, p, n);
+	return 0;
+}
+
 /* A pipe for splice(), from the pool; NULL when the pool is used up. */
 static struct wpipe *
 pipe_get(struct worker *w)
@@ -586,13 +599,7 @@ session_send_header(struct session *s)
 	s->server.writable = 1;
 	if (session_send(s, &s->server, hdr, n, &sent) == -1)
 		return -1;
-	if (sent < n) {
-		if ((s->up.buf = rbuf_get(s->w)) == NULL)
-			return -1;
-		s->up.buf->len = (unsigned)(n - sent);
-		memcpy(s->up.buf->data, hdr + sent, n - sent);
-	}
-	return 0;
+	return half_keep(s->w, &s->up, hdr + sent, n - sent);
 }
 
 /* The server accepted: start relaying. Returns -1 if s was closed. */
@@ -753,12 +760,8 @@ half_copy(struct session *s, struct half *h, struct side *src,
 	if (session_send(s, dst, w->scratch, (size_t)n, &sent) == -1)
 		return -3;
 	*count_out += sent;
-	if (sent < (size_t)n) {
-		if ((h->buf = rbuf_get(w)) == NULL)
-			return -4;
-		h->buf->len = (unsigned)((size_t)n - sent);
-		memcpy(h->buf->data, w->scratch + sent, h->buf->len);
-	}
+	if (half_keep(w, h, w->scratch + sent, (size_t)n - sent) == -1)
+		return -4;
 	return n;
 }
 
