@@ -612,6 +612,7 @@ session_connected(struct session *s)
 	s->sc = session_server_counters(s, s->srv);
 	s->sc->total++;
 	s->sc->active++;
+	worker_stats_changed(s->w);
 	s->last_ms = session_now(s->w);
 	event_del(&s->timer);
 	ms_to_tv(session_frontend(s)->timeout_idle_ms, &tv);

@@ -876,6 +876,35 @@ def concurrent_200_tls_clients():
           % (n, dt))
 
 
+@h.case(timeout=30)
+def server_active_reported_after_a_late_handshake():
+    # A handshake that ends long after the accept: the server's connection
+    # opens when nothing else changes, and must still reach /stats (a
+    # report after the coalescing window, not only with the next bytes).
+    be = h.start_backend('echo', name='echo')
+    sport = H.free_port()
+    port, _ = tls_proxy(be, sport=sport, workers=1)
+    raw = H.connect(port)
+    try:
+        H.poll_until(lambda: frontend_stats(sport, 'web')['active'] == 1, 5,
+                     'the accepted socket in /stats')
+        check(server_stats(sport)['active'] == 0,
+              'a server connection before the handshake')
+        time.sleep(0.5)     # well past the 250 ms coalescing window
+        s = client_ctx(V13).wrap_socket(raw, server_hostname='localhost')
+        raw = s
+        t0 = time.monotonic()
+        H.poll_until(lambda: server_stats(sport)['active'] == 1, 3,
+                     'the server connection in /stats')
+        dt = time.monotonic() - t0
+        print('  server connection in /stats %.2fs after the handshake'
+              % dt)
+        check(dt < 1.5, 'server connection reported after %.2fs (at most '
+              '1 s stale)' % dt)
+    finally:
+        raw.close()
+
+
 @h.case(timeout=40)
 def idle_tls_connections_memory():
     n, limit_kib = 500, 64
