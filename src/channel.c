@@ -223,33 +223,19 @@ chan_close_fds(int *fds, size_t n)
 		close(fds[i]);
 }
 
-ssize_t
-chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds)
+/*
+ * Move the descriptors a received message carried into fds. Returns 0, or
+ * -1 when the message or its descriptors were truncated: then what did
+ * arrive is closed.
+ */
+static int
+chan_take_fds(struct msghdr *msg, int *fds, size_t *nfds)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
-	} cmsgbuf;
-	struct iovec iov;
-	struct msghdr msg;
 	struct cmsghdr *cmsg;
-	ssize_t n;
 
 	*nfds = 0;
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = buf;
-	iov.iov_len = size;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cmsgbuf.buf;
-	msg.msg_controllen = sizeof(cmsgbuf.buf);
-	do
-		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	while (n == -1 && errno == EINTR);
-	if (n == -1)
-		return -1;
-	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
-	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+	for (cmsg = CMSG_FIRSTHDR(msg); cmsg != NULL;
+	    cmsg = CMSG_NXTHDR(msg, cmsg)) {
 		size_t k;
 		if (cmsg->cmsg_level != SOL_SOCKET ||
 		    cmsg->cmsg_type != SCM_RIGHTS ||
@@ -268,11 +254,72 @@ chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds)
 		memcpy(fds + *nfds, CMSG_DATA(cmsg), sizeof(int) * k);
 		*nfds += k;
 	}
-	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+	if (msg->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 		chan_close_fds(fds, *nfds);
 		*nfds = 0;
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t
+chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
+	} cmsgbuf;
+	struct iovec iov;
+	struct msghdr msg;
+	ssize_t n;
+
+	*nfds = 0;
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = size;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cmsgbuf.buf;
+	msg.msg_controllen = sizeof(cmsgbuf.buf);
+	do
+		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (chan_take_fds(&msg, fds, nfds) == -1) {
 		errno = EMSGSIZE;
 		return -1;
+	}
+	return n;
+}
+
+int
+chan_recv_batch(int fd, struct chan_batch *b)
+{
+	int n;
+
+	for (int i = 0; i < CHAN_BATCH; i++) {
+		struct msghdr *msg = &b->hdr[i].msg_hdr;
+		memset(msg, 0, sizeof(*msg));
+		b->iov[i].iov_base = b->data[i];
+		b->iov[i].iov_len = sizeof(b->data[i]);
+		msg->msg_iov = &b->iov[i];
+		msg->msg_iovlen = 1;
+		msg->msg_control = b->cmsg[i].buf;
+		msg->msg_controllen = sizeof(b->cmsg[i].buf);
+		b->hdr[i].msg_len = 0;
+	}
+	do
+		n = recvmmsg(fd, b->hdr, CHAN_BATCH,
+		    MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		b->len[i] = (ssize_t)b->hdr[i].msg_len;
+		if (chan_take_fds(&b->hdr[i].msg_hdr, b->fds[i],
+		    &b->nfds[i]) == -1)
+			b->len[i] = -1;
 	}
 	return n;
 }

@@ -115,4 +115,32 @@ int	chan_send(int fd, const void *buf, size_t len, const int *fds,
  */
 ssize_t	chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds);
 
+/*
+ * Up to CHAN_BATCH messages received with one recvmmsg(). A batch that
+ * comes back less than full means the channel was empty at that moment:
+ * no further call (and no EAGAIN) is needed to know it.
+ */
+#define CHAN_BATCH	16
+
+struct chan_batch {
+	struct mmsghdr	hdr[CHAN_BATCH];
+	struct iovec	iov[CHAN_BATCH];
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
+	}		cmsg[CHAN_BATCH];
+	/* 8-byte aligned, so records can be read in place */
+	uint64_t	data[CHAN_BATCH][CHAN_MSG_MAX / sizeof(uint64_t)];
+	int		fds[CHAN_BATCH][CHAN_MAX_FDS];
+	size_t		nfds[CHAN_BATCH];
+	ssize_t		len[CHAN_BATCH];	/* -1: truncated, fds closed */
+};
+
+/*
+ * Receive what is waiting, without blocking, into b: returns how many
+ * messages (b->len[i] is each one's length, 0 at end of file, -1 when it
+ * or its descriptors were truncated), or -1 with errno (EAGAIN: none).
+ */
+int	chan_recv_batch(int fd, struct chan_batch *b);
+
 #endif

@@ -102,6 +102,7 @@ struct listener {
 /* The one state struct of the master process. */
 struct master {
 	struct event_base	*base;
+	struct chan_batch	*batch;		/* worker messages being read */
 	struct config		*cfg;		/* gen->cfg */
 	struct generation	*gen;		/* the current one */
 	struct listener		**listeners;
@@ -790,27 +791,36 @@ master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 static int
 wproc_read(struct wproc *wp, int max)
 {
-	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
-	int fds[CHAN_MAX_FDS];
-	size_t nfds;
-	ssize_t n;
+	struct chan_batch *b = wp->m->batch;
+	int n = CHAN_BATCH, rc = 0;
 
-	for (int i = 0; i < max; i++) {
-		n = chan_recv(wp->chan, buf, sizeof(buf), fds, &nfds);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		/* A worker that died with unread data gives ECONNRESET. */
-		if (n == 0 || (n == -1 && errno == ECONNRESET))
-			return 1;
-		if (n == -1) {
+	/* A batch that is not full emptied the channel: stop there. */
+	for (int i = 0; i < max && n == CHAN_BATCH && rc == 0; i += n) {
+		if ((n = chan_recv_batch(wp->chan, b)) == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			/* A worker that died with unread data: ECONNRESET. */
+			if (errno == ECONNRESET)
+				return 1;
 			log_warn("worker %d: channel", wp->id);
 			return -1;
 		}
-		if (master_worker_msg(wp, (const char *)buf, (size_t)n, fds,
-		    nfds) == -1)
-			return -1;
+		for (int k = 0; k < n; k++) {
+			if (rc == 0 && b->len[k] == -1)
+				log_warnx("worker %d: truncated message",
+				    wp->id);
+			if (rc != 0 || b->len[k] <= 0) {
+				rc = rc != 0 ? rc : b->len[k] == 0 ? 1 : -1;
+				for (size_t f = 0; f < b->nfds[k]; f++)
+					close(b->fds[k][f]);
+				continue;
+			}
+			if (master_worker_msg(wp, (const char *)b->data[k],
+			    (size_t)b->len[k], b->fds[k], b->nfds[k]) == -1)
+				rc = -1;
+		}
 	}
-	return 0;
+	return rc;
 }
 
 static void
@@ -875,6 +885,8 @@ master_release(struct master *m, struct wproc *self)
 	free(m->fe_refused);
 	free(m->server_up);
 	free(m->server_soft);
+	free(m->batch);
+	m->batch = NULL;
 }
 
 /*
@@ -1528,7 +1540,8 @@ master_init(struct master *m, struct config *cfg)
 		return -1;
 	}
 	m->cfg = cfg;
-	if ((m->base = event_base_new()) == NULL)
+	if ((m->base = event_base_new()) == NULL ||
+	    (m->batch = malloc(sizeof(*m->batch))) == NULL)
 		return -1;
 	for (size_t i = 0; i < sizeof(signals) / sizeof(*signals); i++) {
 		m->sigs[i] = evsignal_new(m->base, signals[i],

@@ -489,8 +489,10 @@ session_start(struct worker *w, int fd, const struct chan_conn *c)
 		(void)session_await(s, 1);
 	else if (session_frontend(s)->tls != NULL)
 		(void)session_await(s, 0);
+	else if (event_add(&s->client.ev, NULL) == -1)
+		session_close(s, "event_add failed");
 	else
-		session_connect(s);
+		session_connect(s);	/* what the client sends waits */
 }
 
 /* Client key for the balancer: a hash of its address. */
@@ -944,7 +946,8 @@ session_server_cb(evutil_socket_t fd, short what, void *arg)
 		 * Writable alone means connected: a failed connect reports
 		 * an error (read and write); only then ask which.
 		 */
-		if (what != EV_WRITE && net_connect_result(s->server.fd) == -1) {
+		if ((what & (EV_READ | EV_WRITE | EV_CLOSED)) != EV_WRITE &&
+		    net_connect_result(s->server.fd) == -1) {
 			session_connect_failed(s, strerror(errno));
 			return;
 		}

@@ -123,33 +123,40 @@ worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
 	}
 }
 
+/* Close the descriptors of messages k..n-1 of a batch not dispatched. */
+static void
+worker_close_batch(struct chan_batch *b, int k, int n)
+{
+	for (; k < n; k++)
+		for (size_t i = 0; i < b->nfds[k]; i++)
+			close(b->fds[k][i]);
+}
+
 static void
 worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	/* 8-byte aligned, so records can be read in place */
-	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
-	int fds[CHAN_MAX_FDS];
-	size_t nfds;
-	ssize_t n;
+	struct chan_batch *b = w->batch;
+	int n = CHAN_BATCH;
 
-	for (int i = 0; i < CHAN_READS; i++) {
-		n = chan_recv(fd, buf, sizeof(buf), fds, &nfds);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n == -1 && errno == EMSGSIZE) {
-			log_warnx("worker %d: truncated message from master",
-			    w->id);
+	for (int i = 0; i < CHAN_READS && n == CHAN_BATCH; i += n) {
+		if ((n = chan_recv_batch(fd, b)) == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_warn("worker %d: channel", w->id);
 			goto cut;
 		}
-		if (n <= 0) {
-			if (n == -1)
-				log_warn("worker %d: channel", w->id);
-			goto cut;
+		for (int k = 0; k < n; k++) {
+			if (b->len[k] == -1)
+				log_warnx("worker %d: truncated message from "
+				    "master", w->id);
+			if (b->len[k] <= 0 || worker_dispatch(w,
+			    (const char *)b->data[k], (size_t)b->len[k],
+			    b->fds[k], b->nfds[k]) == -1) {
+				worker_close_batch(b, k + 1, n);
+				goto cut;
+			}
 		}
-		if (worker_dispatch(w, (const char *)buf, (size_t)n, fds,
-		    nfds) == -1)
-			goto cut;
 	}
 	worker_ack(w);
 	return;
@@ -263,7 +270,8 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 	TAILQ_INIT(&w->sessions);
 	if ((w->base = event_base_new()) == NULL)
 		return -1;
-	if ((w->scratch = malloc(RBUF_SIZE)) == NULL)
+	if ((w->scratch = malloc(RBUF_SIZE)) == NULL ||
+	    (w->batch = malloc(sizeof(*w->batch))) == NULL)
 		return -1;
 	w->backends = calloc(cfg->nbackends, sizeof(*w->backends));
 	if (w->backends == NULL || stats_table_init(&w->stats, cfg) == -1)
@@ -328,6 +336,7 @@ worker_free(struct worker *w)
 	free(w->backends);
 	stats_table_free(&w->stats);
 	free(w->scratch);
+	free(w->batch);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	if (w->chan != -1)

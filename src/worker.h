@@ -39,6 +39,7 @@ struct worker {
 
 	struct session_list	 sessions;
 	char			*scratch;	/* one read at a time */
+	struct chan_batch	*batch;		/* channel messages being read */
 	struct rbuf		*free_bufs;	/* pool of relay buffers */
 	unsigned		 nfree_bufs;
 	struct wpipe		*free_pipes;	/* pool of pipes for splice() */

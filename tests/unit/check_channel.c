@@ -577,6 +577,122 @@ START_TEST(test_truncated_closes_fds)
 }
 END_TEST
 
+/* Send a CHAN_CONN with id and two copies of fd. */
+static void
+send_conn_pair(int sock, uint64_t id, int fd)
+{
+	struct chan_conn recs[2];
+	union msgbuf b;
+	int fds[2] = { fd, fd };
+	size_t len;
+
+	conn_record(&recs[0], id, 0, "127.0.0.1", 80);
+	conn_record(&recs[1], id, 0, "127.0.0.1", 81);
+	len = chan_encode(b.buf, sizeof(b.buf), CHAN_CONN, recs, 2);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_eq(chan_send(sock, b.buf, len, fds, 2), 0);
+}
+
+START_TEST(test_batch_reads_many)
+{
+	struct chan_batch *b;
+	struct chan_msg m;
+	char err[128];
+	int sv[2], p[2], before, n, total = CHAN_BATCH + 5;
+	uint64_t next = 1;
+
+	ck_assert_ptr_nonnull(b = malloc(sizeof(*b)));
+	chan_pair(sv);
+	ck_assert_int_eq(pipe(p), 0);
+	before = open_fds();
+	for (int i = 0; i < total; i++)
+		send_conn_pair(sv[0], (uint64_t)i + 1, p[1]);
+	/* A full batch, then the rest: less than full means drained. */
+	for (int round = 0; round < 2; round++) {
+		n = chan_recv_batch(sv[1], b);
+		ck_assert_int_eq(n, round == 0 ? CHAN_BATCH : 5);
+		for (int k = 0; k < n; k++) {
+			ck_assert_int_gt(b->len[k], 0);
+			ck_assert_uint_eq(b->nfds[k], 2);
+			ck_assert_int_eq(chan_decode(b->data[k],
+			    (size_t)b->len[k], b->nfds[k], &m, err,
+			    sizeof(err)), 0);
+			ck_assert_int_eq(m.type, CHAN_CONN);
+			ck_assert_uint_eq(m.conns[0].id, next);
+			next++;
+			for (size_t f = 0; f < 2; f++) {
+				ck_assert_int_eq(fcntl(b->fds[k][f], F_GETFD) &
+				    FD_CLOEXEC, FD_CLOEXEC);
+				ck_assert_int_eq(close(b->fds[k][f]), 0);
+			}
+		}
+	}
+	ck_assert_uint_eq(next, (uint64_t)total + 1);
+	errno = 0;
+	ck_assert_int_eq(chan_recv_batch(sv[1], b), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(open_fds(), before);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_batch_truncated_and_eof)
+{
+	static char big[CHAN_MSG_MAX + 64];
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct chan_batch *b;
+	struct cmsghdr *cmsg;
+	struct msghdr msg;
+	struct iovec iov;
+	int sv[2], p[2], before, n;
+
+	ck_assert_ptr_nonnull(b = malloc(sizeof(*b)));
+	chan_pair(sv);
+	ck_assert_int_eq(pipe(p), 0);
+	before = open_fds();
+	/* Too long for a batch slot, with a descriptor: it must be closed. */
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = big;
+	iov.iov_len = sizeof(big);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf.buf;
+	msg.msg_controllen = sizeof(cbuf.buf);
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &p[1], sizeof(int));
+	ck_assert_int_eq(sendmsg(sv[0], &msg, 0), (ssize_t)sizeof(big));
+	send_conn_pair(sv[0], 7, p[1]);
+	close(sv[0]);
+
+	n = chan_recv_batch(sv[1], b);
+	ck_assert_int_ge(n, 3);
+	ck_assert_int_eq(b->len[0], -1);
+	ck_assert_uint_eq(b->nfds[0], 0);
+	ck_assert_int_gt(b->len[1], 0);
+	ck_assert_uint_eq(b->nfds[1], 2);
+	close(b->fds[1][0]);
+	close(b->fds[1][1]);
+	/* Then the end of file, as a message of length 0. */
+	ck_assert_int_eq(b->len[2], 0);
+	ck_assert_uint_eq(b->nfds[2], 0);
+	ck_assert_int_eq(open_fds(), before - 1);	/* sv[0] is closed */
+	close(p[0]);
+	close(p[1]);
+	close(sv[1]);
+	free(b);
+}
+END_TEST
+
 START_TEST(test_too_many_fds_closes_all)
 {
 	enum { N = CHAN_MAX_FDS + 36 };
@@ -652,6 +768,8 @@ channel_suite(void)
 	tcase_add_test(tc, test_send_to_closed_peer);
 	tcase_add_test(tc, test_truncated_closes_fds);
 	tcase_add_test(tc, test_too_many_fds_closes_all);
+	tcase_add_test(tc, test_batch_reads_many);
+	tcase_add_test(tc, test_batch_truncated_and_eof);
 	suite_add_tcase(s, tc);
 	return s;
 }
