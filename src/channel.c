@@ -180,10 +180,7 @@ chan_conn_peer(const struct chan_conn *c, struct sockaddr_storage *ss)
 int
 chan_send(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
-	} cmsgbuf;
+	union chan_cmsg cmsgbuf;
 	struct iovec iov;
 	struct msghdr msg;
 	struct cmsghdr *cmsg;
@@ -265,10 +262,7 @@ chan_take_fds(struct msghdr *msg, int *fds, size_t *nfds)
 ssize_t
 chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
-	} cmsgbuf;
+	union chan_cmsg cmsgbuf;
 	struct iovec iov;
 	struct msghdr msg;
 	ssize_t n;

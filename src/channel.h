@@ -122,13 +122,16 @@ ssize_t	chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds);
  */
 #define CHAN_BATCH	16
 
+/* Control data room for the most descriptors one message carries. */
+union chan_cmsg {
+	struct cmsghdr	align;
+	char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
+};
+
 struct chan_batch {
 	struct mmsghdr	hdr[CHAN_BATCH];
 	struct iovec	iov[CHAN_BATCH];
-	union {
-		struct cmsghdr	align;
-		char		buf[CMSG_SPACE(sizeof(int) * CHAN_MAX_FDS)];
-	}		cmsg[CHAN_BATCH];
+	union chan_cmsg	cmsg[CHAN_BATCH];
 	/* 8-byte aligned, so records can be read in place */
 	uint64_t	data[CHAN_BATCH][CHAN_MSG_MAX / sizeof(uint64_t)];
 	int		fds[CHAN_BATCH][CHAN_MAX_FDS];
