@@ -84,6 +84,7 @@ struct wproc {
 	struct timeval		 started;
 	unsigned		 backoff_ms;
 	int			 full;		/* channel full this round */
+	int			 replace;	/* draining on its own: refill */
 	uint64_t		 sent;		/* sockets handed over */
 	uint64_t		*fe_sent;	/* the same per frontend */
 	struct pendq		 unacked;	/* sent, not yet acknowledged */
@@ -141,6 +142,8 @@ static void	master_server_changed(void *, size_t, int, int);
 static void	master_nofile(const struct config *);
 static void	master_dispatch(struct master *m);
 static void	master_accept_cb(evutil_socket_t, short, void *);
+static void	wproc_closed(struct wproc *wp);
+static size_t	master_take_back(struct master *, struct wproc *, const char *);
 
 /* Pending queues */
 
@@ -347,7 +350,9 @@ master_dispatch(struct master *m)
 		if (share > CHAN_MAX_FDS)
 			share = CHAN_MAX_FDS;
 		if (master_send_conns(wp, &m->pend.v[done], share) == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			if (errno == EPIPE || errno == ECONNRESET)
+				wproc_closed(wp);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ENOBUFS)
 				log_warn("channel to worker %d", wp->id);
 			wp->full = 1;
@@ -837,8 +842,15 @@ master_chan_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("worker %d (pid %d): cut off", wp->id, (int)wp->pid);
 		event_del(wp->chan_ev);
 		kill(wp->pid, SIGKILL);
-		break;
+		return;
 	}
+	/*
+	 * A worker that stopped reading acknowledged all it took before it
+	 * did: what is left unacknowledged is still queued there, untouched.
+	 */
+	if (wp->replace && wp->state == WP_DRAINING && wp->unacked.n > 0 &&
+	    master_take_back(wp->m, wp, "stopped reading") > 0)
+		master_dispatch(wp->m);
 }
 
 /*
@@ -949,6 +961,7 @@ master_spawn(struct wproc *wp)
 	wp->sent = 0;
 	memset(wp->fe_sent, 0, wp->gen->cfg->nfrontends * sizeof(*wp->fe_sent));
 	wp->state = WP_STARTING;
+	wp->replace = 0;
 	gettimeofday(&wp->started, NULL);
 	wp->chan_ev = event_new(m->base, wp->chan, EV_READ | EV_PERSIST,
 	    master_chan_cb, wp);
@@ -1015,8 +1028,12 @@ master_workers_left(const struct master *m)
  * never read from them, so nobody has. Frontends are renumbered for the
  * current configuration; a socket whose frontend is gone is closed.
  */
-static void
-master_redispatch(struct master *m, struct wproc *wp)
+/*
+ * Queue the sockets wp was sent and did not take, for other workers.
+ * Returns how many.
+ */
+static size_t
+master_take_back(struct master *m, struct wproc *wp, const char *why)
 {
 	size_t moved = 0;
 
@@ -1033,11 +1050,43 @@ master_redispatch(struct master *m, struct wproc *wp)
 	}
 	wp->unacked.n = 0;
 	if (moved > 0) {
-		log_notice("worker %d died with %zu sockets unread: handing "
-		    "them to other workers", wp->id, moved);
+		log_notice("worker %d %s with %zu sockets unread: handing "
+		    "them to other workers", wp->id, why, moved);
 		m->redispatched += moved;
-		master_dispatch(m);
 	}
+	return moved;
+}
+
+/*
+ * wp no longer reads its channel (it found a bad message there) but runs
+ * on, finishing its connections. It gets no new socket, what it did not
+ * take goes to the others, and its slot is filled again once it exits.
+ * Called from master_dispatch(), which goes on with what is queued.
+ */
+static void
+wproc_closed(struct wproc *wp)
+{
+	struct timeval tv;
+
+	if (wp->state != WP_STARTING && wp->state != WP_RUNNING)
+		return;
+	log_warnx("worker %d (pid %d) closed its channel: it finishes its "
+	    "connections and is replaced", wp->id, (int)wp->pid);
+	wp->state = WP_DRAINING;
+	wp->replace = 1;
+	evtimer_del(wp->respawn_ev);
+	tv.tv_sec = wp->gen->cfg->drain_timeout_ms / 1000 + KILL_GRACE_S;
+	tv.tv_usec = (wp->gen->cfg->drain_timeout_ms % 1000) * 1000;
+	evtimer_add(wp->respawn_ev, &tv);
+	/* Its last acknowledgements first: master_chan_cb, next round. */
+	event_active(wp->chan_ev, EV_READ, 1);
+}
+
+static void
+master_redispatch(struct master *m, struct wproc *wp)
+{
+	if (master_take_back(m, wp, "died") > 0)
+		master_dispatch(m);
 }
 
 /* Forget a worker slot for good (old generation, or stopping). */
@@ -1088,7 +1137,8 @@ master_reaped(struct master *m, struct wproc *wp, int status)
 	stats_table_add_mapped(&m->retired, &wp->st, &wp->gen->map, 1);
 	stats_table_zero(&wp->st);
 	wp->pid = -1;
-	if (m->stopping || wp->gen != m->gen || was == WP_DRAINING) {
+	if (m->stopping || wp->gen != m->gen ||
+	    (was == WP_DRAINING && !wp->replace)) {
 		master_drop(m, wp);
 		if (m->stopping && !master_workers_left(m))
 			event_base_loopexit(m->base, NULL);

@@ -32,7 +32,8 @@ worker_send(struct worker *w, int type, const void *rec, size_t count)
 	char buf[CHAN_MSG_MAX];
 	size_t len = chan_encode(buf, sizeof(buf), type, rec, count);
 
-	if (len == 0 || chan_send(w->chan, buf, len, NULL, 0) == -1)
+	if ((len == 0 || chan_send(w->chan, buf, len, NULL, 0) == -1) &&
+	    errno != EPIPE && errno != ECONNRESET)	/* the master is gone */
 		log_warn("worker %d: cannot send message %d to master", w->id,
 		    type);
 }
@@ -161,9 +162,16 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 	worker_ack(w);
 	return;
 cut:
-	/* Without its master a worker finishes what it has and exits. */
+	/*
+	 * Without a master it can trust, a worker finishes what it has and
+	 * exits. What it took is acknowledged first, then it stops reading:
+	 * the master's next send fails, so it sends nothing more and hands
+	 * what was still queued here to other workers.
+	 */
+	worker_ack(w);
 	event_del(w->chan_ev);
-	worker_drain(w, "master gone");
+	(void)shutdown(w->chan, SHUT_RD);
+	worker_drain(w, "channel closed");
 }
 
 static void
