@@ -995,13 +995,23 @@ master_respawn_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A draining wp gets SIGKILL if it overstays drain_timeout. */
+static void
+wproc_backstop(struct wproc *wp)
+{
+	struct timeval tv;
+
+	tv.tv_sec = wp->gen->cfg->drain_timeout_ms / 1000 + KILL_GRACE_S;
+	tv.tv_usec = (wp->gen->cfg->drain_timeout_ms % 1000) * 1000;
+	evtimer_add(wp->respawn_ev, &tv);
+}
+
 /* Tell wp to finish what it has and exit; SIGKILL if it overstays. */
 static void
 wproc_drain(struct wproc *wp)
 {
 	char buf[64];
 	size_t len = chan_encode(buf, sizeof(buf), CHAN_DRAIN, NULL, 0);
-	struct timeval tv;
 
 	evtimer_del(wp->respawn_ev);
 	if (wp->state == WP_EMPTY || wp->state == WP_DRAINING)
@@ -1009,9 +1019,7 @@ wproc_drain(struct wproc *wp)
 	wp->state = WP_DRAINING;
 	if (chan_send(wp->chan, buf, len, NULL, 0) == -1)
 		kill(wp->pid, SIGTERM);	/* drains too */
-	tv.tv_sec = wp->gen->cfg->drain_timeout_ms / 1000 + KILL_GRACE_S;
-	tv.tv_usec = (wp->gen->cfg->drain_timeout_ms % 1000) * 1000;
-	evtimer_add(wp->respawn_ev, &tv);
+	wproc_backstop(wp);
 }
 
 static int
@@ -1066,8 +1074,6 @@ master_take_back(struct master *m, struct wproc *wp, const char *why)
 static void
 wproc_closed(struct wproc *wp)
 {
-	struct timeval tv;
-
 	if (wp->state != WP_STARTING && wp->state != WP_RUNNING)
 		return;
 	log_warnx("worker %d (pid %d) closed its channel: it finishes its "
@@ -1075,9 +1081,7 @@ wproc_closed(struct wproc *wp)
 	wp->state = WP_DRAINING;
 	wp->replace = 1;
 	evtimer_del(wp->respawn_ev);
-	tv.tv_sec = wp->gen->cfg->drain_timeout_ms / 1000 + KILL_GRACE_S;
-	tv.tv_usec = (wp->gen->cfg->drain_timeout_ms % 1000) * 1000;
-	evtimer_add(wp->respawn_ev, &tv);
+	wproc_backstop(wp);
 	/* Its last acknowledgements first: master_chan_cb, next round. */
 	event_active(wp->chan_ev, EV_READ, 1);
 }
