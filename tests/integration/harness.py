@@ -274,14 +274,25 @@ def raise_nofile(want):
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and one
+    this process has not been given before: the kernel may well pick the
+    same free port twice in a row, and a test that asks for a listen port
+    and a dead port must not get one port for both."""
+    for _ in range(1000):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((LOCALHOST, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise Failure('no fresh free port in 1000 tries')
 
 
 def blackhole():
