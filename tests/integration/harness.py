@@ -295,6 +295,20 @@ def free_port():
     raise Failure('no fresh free port in 1000 tries')
 
 
+_DEAD = []
+
+
+def dead_port():
+    """A port on 127.0.0.1 that refuses connections for as long as this
+    process runs: bound by a socket of ours that never listens, so no
+    other process can start listening there meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((LOCALHOST, 0))
+    _DEAD.append(s)
+    _PORTS_GIVEN.add(s.getsockname()[1])
+    return s.getsockname()[1]
+
+
 def blackhole():
     """(port, keep): a port whose connects hang (SYNs dropped).
 
@@ -755,6 +769,7 @@ def config(frontend_port, servers, workers=2, drain='5s', idle='30s',
 __all__ = ['Harness', 'Failure', 'Skip', 'check', 'poll_until', 'connect',
            'try_connect', 'blackhole', 'recv_line', 'recv_exact', 'echo_ok',
            'wait_closed',
-           'raise_nofile', 'free_port', 'config', 'tcp_table', 'socket_inodes',
+           'raise_nofile', 'free_port', 'dead_port', 'config', 'tcp_table',
+           'socket_inodes',
            'proc_children', 'proc_alive', 'proc_rss_kib',
            'TCP_ESTABLISHED', 'TCP_LISTEN', 'PYTHON', 'BATON']

@@ -424,7 +424,7 @@ def start_proxy(workers, token=None, servers=None, extra=()):
     if servers is None:
         servers = ['a1 127.0.0.1:%d weight=2' % a1.port,
                    'a2 127.0.0.1:%d' % a2.port,
-                   'spare 127.0.0.1:%d backup' % H.free_port()]
+                   'spare 127.0.0.1:%d backup' % H.dead_port()]
     fport, aport, sport = H.free_port(), H.free_port(), H.free_port()
     conf = dashboard_config(fport, aport, sport, servers, workers, token,
                             extra)

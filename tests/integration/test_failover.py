@@ -35,7 +35,7 @@ def served_by(port, timeout=5):
 @h.case
 def dead_server_skipped_by_retries():
     live = h.start_backend('name', name='live')
-    d1, d2 = H.free_port(), H.free_port()
+    d1, d2 = H.dead_port(), H.dead_port()
     port = H.free_port()
     h.start_baton(H.config(port, ['d1 127.0.0.1:%d' % d1,
                                   'live 127.0.0.1:%d' % live.port,

@@ -630,7 +630,7 @@ def no_server_reachable_closed_after_handshake():
     # dropped, so only connect_timeout (1s, retries 0) ends the attempt.
     sport = H.free_port()
     hole, keep = H.blackhole()
-    dead = H.free_port()
+    dead = H.dead_port()
     c, k = certs()['rsa']
     pd, ph = H.free_port(), H.free_port()
     h.start_baton(conf([('dead', pd, 'dead', c, k, '30s'),
