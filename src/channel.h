@@ -31,6 +31,8 @@ enum chan_type {
 	CHAN_STATS,	/* worker -> master: counters (struct stat_record) */
 	CHAN_LOGFD,	/* master -> worker: the reopened log file, as its fd */
 	CHAN_SERVER,	/* master -> worker: server states (struct chan_server) */
+	CHAN_BYE,	/* worker -> master: reads no more (what it did not
+			   acknowledge is untouched) */
 	CHAN_TYPE_MAX
 };
 

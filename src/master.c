@@ -774,6 +774,9 @@ master_worker_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 	case CHAN_STATS:
 		master_worker_stats(wp, &m);
 		return 0;
+	case CHAN_BYE:
+		wproc_closed(wp);
+		return 0;
 	case CHAN_ACK:
 		if (m.ack > wp->m->next_id) {
 			log_warnx("worker %d: acknowledges socket %llu never "
@@ -1069,7 +1072,8 @@ master_take_back(struct master *m, struct wproc *wp, const char *why)
  * wp no longer reads its channel (it found a bad message there) but runs
  * on, finishing its connections. It gets no new socket, what it did not
  * take goes to the others, and its slot is filled again once it exits.
- * Called from master_dispatch(), which goes on with what is queued.
+ * Called when it says so (CHAN_BYE) or when a send to it fails with
+ * EPIPE, from master_dispatch(), which goes on with what is queued.
  */
 static void
 wproc_closed(struct wproc *wp)

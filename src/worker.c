@@ -164,11 +164,13 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 cut:
 	/*
 	 * Without a master it can trust, a worker finishes what it has and
-	 * exits. What it took is acknowledged first, then it stops reading:
-	 * the master's next send fails, so it sends nothing more and hands
-	 * what was still queued here to other workers.
+	 * exits. What it took is acknowledged first, then it says bye and
+	 * stops reading: the master sends nothing more and hands what was
+	 * still queued here to other workers (its next send failing would
+	 * tell it too).
 	 */
 	worker_ack(w);
+	worker_send(w, CHAN_BYE, NULL, 0);
 	event_del(w->chan_ev);
 	(void)shutdown(w->chan, SHUT_RD);
 	worker_drain(w, "channel closed");

@@ -3,8 +3,10 @@
 
 The test takes a copy of one end of a live channel with pidfd_getfd(2)
 (root, Linux >= 5.6) and writes garbage into it, as a corrupted peer
-would. Whichever side receives it logs it and closes that channel; every
-client connection elsewhere goes on untouched, and no new client is lost.
+would. Whichever side receives it logs it and closes that channel: the
+master kills a worker that sends garbage; a worker that gets garbage says
+bye, stops reading and finishes its connections. Every client connection
+elsewhere goes on untouched, and no new client is lost.
 """
 
 import ctypes
@@ -160,12 +162,13 @@ def garbage_from_the_master_drains_that_worker():
     victim = int(m.group(1))
     check(victim in (w1, w2), 'the log names pid %d, not a worker' % victim)
     other = w2 if victim == w1 else w1
+    # It says so (CHAN_BYE) before it stops reading, so the master knows
+    # at once, with no client needed to find out.
+    wait_log(b, r'worker \d+ \(pid %d\) closed its channel' % victim)
     # It finishes what it has: its connections keep working ...
     all_echo(socks, 'after the garbage')
-    # ... and every new client is served, by the other worker. The master
-    # learns at its first send that the channel is closed.
+    # ... and every new client is served, by the other worker.
     new_clients_served(port, 20)
-    wait_log(b, r'worker \d+ \(pid %d\) closed its channel' % victim)
     check(H.proc_alive(victim), 'worker %d did not finish its connections '
           'first' % victim)
     mine = [s for s in socks if b.holder_of(s) == victim]

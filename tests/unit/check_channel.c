@@ -154,13 +154,13 @@ END_TEST
 
 START_TEST(test_roundtrip_bare)
 {
-	static const int types[] = { CHAN_DRAIN, CHAN_READY };
+	static const int types[] = { CHAN_DRAIN, CHAN_READY, CHAN_BYE };
 	union msgbuf b;
 	struct chan_msg m;
 	char err[128];
 	size_t len;
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(types) / sizeof(*types); i++) {
 		memset(&m, 0xff, sizeof(m));
 		len = chan_encode(b.buf, sizeof(b.buf), types[i], NULL, 0);
 		ck_assert_uint_eq(len, sizeof(struct chan_hdr));
