@@ -13,6 +13,7 @@ Exit status of run(): 0 all passed (or some skipped), 1 a case failed,
 
 import atexit
 import os
+import random
 import re
 import resource
 import select
@@ -275,18 +276,40 @@ def raise_nofile(want):
 
 
 _PORTS_GIVEN = set()
+_PORT_RNG = random.Random(os.getpid() * 1000003 + time.monotonic_ns())
+
+
+def _below_ephemeral():
+    """(low, high) of the ports below the kernel's ephemeral range, or
+    None when that range starts too low to leave room."""
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (10000, low - 1) if low > 12000 else None
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now, and one
-    this process has not been given before: the kernel may well pick the
-    same free port twice in a row, and a test that asks for a listen port
-    and a dead port must not get one port for both."""
+    """A TCP port on 127.0.0.1 that nothing uses right now, and one this
+    process has not been given before.
+
+    It is picked below the ephemeral range, so no outgoing connection (of
+    this or a concurrent test) takes it as its source port before the
+    server meant for it binds it; and never twice, since the kernel may
+    well pick the same free port twice in a row, and a test that asks for
+    a listen port and a dead port must not get one port for both."""
+    window = _below_ephemeral()
     for _ in range(1000):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            s.bind((LOCALHOST, 0))
+            if window:
+                s.bind((LOCALHOST, _PORT_RNG.randint(*window)))
+            else:
+                s.bind((LOCALHOST, 0))
             port = s.getsockname()[1]
+        except OSError:
+            continue
         finally:
             s.close()
         if port not in _PORTS_GIVEN:
