@@ -1035,13 +1035,10 @@ master_workers_left(const struct master *m)
 }
 
 /*
- * The sockets a dead worker never acknowledged go to another worker: it
- * never read from them, so nobody has. Frontends are renumbered for the
- * current configuration; a socket whose frontend is gone is closed.
- */
-/*
- * Queue the sockets wp was sent and did not take, for other workers.
- * Returns how many.
+ * Queue the sockets wp never acknowledged, for other workers: it never
+ * read from them, so nobody has. Frontends are renumbered for the current
+ * configuration; a socket whose frontend is gone is closed. Returns how
+ * many were queued.
  */
 static size_t
 master_take_back(struct master *m, struct wproc *wp, const char *why)
@@ -1090,6 +1087,7 @@ wproc_closed(struct wproc *wp)
 	event_active(wp->chan_ev, EV_READ, 1);
 }
 
+/* A dead worker's unacknowledged sockets go to the others, now. */
 static void
 master_redispatch(struct master *m, struct wproc *wp)
 {
