@@ -317,3 +317,12 @@ chan_recv_batch(int fd, struct chan_batch *b)
 	}
 	return n;
 }
+
+void
+chan_batch_close(struct chan_batch *b, int first, int n)
+{
+	for (int k = first; k < n; k++) {
+		chan_close_fds(b->fds[k], b->nfds[k]);
+		b->nfds[k] = 0;
+	}
+}

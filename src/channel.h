@@ -147,5 +147,7 @@ struct chan_batch {
  * or its descriptors were truncated), or -1 with errno (EAGAIN: none).
  */
 int	chan_recv_batch(int fd, struct chan_batch *b);
+/* Close the descriptors of messages first..n-1, not to be dispatched. */
+void	chan_batch_close(struct chan_batch *b, int first, int n);
 
 #endif

@@ -813,19 +813,18 @@ wproc_read(struct wproc *wp, int max)
 			log_warn("worker %d: channel", wp->id);
 			return -1;
 		}
-		for (int k = 0; k < n; k++) {
-			if (rc == 0 && b->len[k] == -1)
+		for (int k = 0; k < n && rc == 0; k++) {
+			if (b->len[k] == -1)
 				log_warnx("worker %d: truncated message",
 				    wp->id);
-			if (rc != 0 || b->len[k] <= 0) {
-				rc = rc != 0 ? rc : b->len[k] == 0 ? 1 : -1;
-				for (size_t f = 0; f < b->nfds[k]; f++)
-					close(b->fds[k][f]);
-				continue;
-			}
-			if (master_worker_msg(wp, (const char *)b->data[k],
-			    (size_t)b->len[k], b->fds[k], b->nfds[k]) == -1)
+			if (b->len[k] <= 0)
+				rc = b->len[k] == 0 ? 1 : -1;
+			else if (master_worker_msg(wp,
+			    (const char *)b->data[k], (size_t)b->len[k],
+			    b->fds[k], b->nfds[k]) == -1)
 				rc = -1;
+			if (rc != 0)
+				chan_batch_close(b, k + 1, n);
 		}
 	}
 	return rc;

@@ -124,15 +124,6 @@ worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
 	}
 }
 
-/* Close the descriptors of messages k..n-1 of a batch not dispatched. */
-static void
-worker_close_batch(struct chan_batch *b, int k, int n)
-{
-	for (; k < n; k++)
-		for (size_t i = 0; i < b->nfds[k]; i++)
-			close(b->fds[k][i]);
-}
-
 static void
 worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -154,7 +145,7 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 			if (b->len[k] <= 0 || worker_dispatch(w,
 			    (const char *)b->data[k], (size_t)b->len[k],
 			    b->fds[k], b->nfds[k]) == -1) {
-				worker_close_batch(b, k + 1, n);
+				chan_batch_close(b, k + 1, n);
 				goto cut;
 			}
 		}

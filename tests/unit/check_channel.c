@@ -640,6 +640,33 @@ START_TEST(test_batch_reads_many)
 }
 END_TEST
 
+START_TEST(test_batch_close_rest)
+{
+	struct chan_batch *b;
+	int sv[2], p[2], before, n;
+
+	ck_assert_ptr_nonnull(b = malloc(sizeof(*b)));
+	chan_pair(sv);
+	ck_assert_int_eq(pipe(p), 0);
+	before = open_fds();
+	for (int i = 0; i < 3; i++)
+		send_conn_pair(sv[0], (uint64_t)i + 1, p[1]);
+	ck_assert_int_eq(n = chan_recv_batch(sv[1], b), 3);
+	ck_assert_int_eq(open_fds(), before + 6);
+	/* The first is dispatched (here: closed by hand), the rest dropped. */
+	close(b->fds[0][0]);
+	close(b->fds[0][1]);
+	chan_batch_close(b, 1, n);
+	ck_assert_uint_eq(b->nfds[1], 0);
+	ck_assert_int_eq(open_fds(), before);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	free(b);
+}
+END_TEST
+
 START_TEST(test_batch_truncated_and_eof)
 {
 	static char big[CHAN_MSG_MAX + 64];
@@ -770,6 +797,7 @@ channel_suite(void)
 	tcase_add_test(tc, test_too_many_fds_closes_all);
 	tcase_add_test(tc, test_batch_reads_many);
 	tcase_add_test(tc, test_batch_truncated_and_eof);
+	tcase_add_test(tc, test_batch_close_rest);
 	suite_add_tcase(s, tc);
 	return s;
 }
