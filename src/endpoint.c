@@ -1,7 +1,6 @@
 /* endpoint.c -- the stats HTTP endpoint: /stats, /metrics, the dashboard */
 #include "ac_config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -201,67 +200,6 @@ endpoint_new(struct event_base *base, const struct config *cfg,
 fail:
 	endpoint_free(e);
 	return NULL;
-}
-
-/* Does fd's local address serve the endpoint (its listener, a client)? */
-static int
-endpoint_owns_fd(const struct addr *at, int fd)
-{
-	struct addr a;
-	socklen_t len = sizeof(a.ss);
-	uint16_t port, want;
-
-	memset(&a, 0, sizeof(a));
-	if (getsockname(fd, (struct sockaddr *)&a.ss, &len) == -1)
-		return 0;
-	a.len = len;
-	if (addr_equal(&a, at))
-		return 1;
-	/* A wildcard listener's clients carry the address they reached. */
-	if (a.ss.ss_family != at->ss.ss_family)
-		return 0;
-	if (a.ss.ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)&a.ss;
-		const struct sockaddr_in *y = (const void *)&at->ss;
-		port = x->sin_port;
-		want = y->sin_port;
-		return port == want && y->sin_addr.s_addr == htonl(INADDR_ANY);
-	}
-	if (a.ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)&a.ss;
-		const struct sockaddr_in6 *y = (const void *)&at->ss;
-		return x->sin6_port == y->sin6_port &&
-		    IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr);
-	}
-	return 0;
-}
-
-void
-endpoint_free_forked(struct endpoint *e)
-{
-	DIR *d;
-	struct dirent *de;
-	int null;
-
-	/*
-	 * evhttp_free() shuts its connections down, and in a forked child
-	 * they are still the master's connections: shutdown() would cut the
-	 * master's replies. Point those descriptors at /dev/null first, so
-	 * that only the child's references go.
-	 */
-	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1 &&
-	    (d = opendir("/proc/self/fd")) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			int fd = atoi(de->d_name);
-			if (de->d_name[0] != '.' && fd > 2 && fd != null &&
-			    fd != dirfd(d) && endpoint_owns_fd(&e->addr, fd))
-				dup2(null, fd);
-		}
-		closedir(d);
-	}
-	if (null != -1)
-		close(null);
-	endpoint_free(e);
 }
 
 void

@@ -21,7 +21,5 @@ struct endpoint	*endpoint_new(struct event_base *base, const struct config *cfg,
 /* Take a new token (NULL: none) from a reloaded configuration; -1 on OOM. */
 int		 endpoint_set_token(struct endpoint *e, const char *token);
 void		 endpoint_free(struct endpoint *e);
-/* The same in a forked child, leaving the parent's connections alone. */
-void		 endpoint_free_forked(struct endpoint *e);
 
 #endif

@@ -1,0 +1,506 @@
+/* dispatch.c -- the master's one owner of accepted sockets (see dispatch.h) */
+#include "ac_config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "stats.h"
+
+/* Queues */
+
+static int
+dqueue_reserve(struct dqueue *q, size_t more)
+{
+	size_t cap = q->cap ? q->cap : 64;
+	struct dsock *v;
+
+	if (q->n + more <= q->cap)
+		return 0;
+	while (cap < q->n + more)
+		cap *= 2;
+	if ((v = realloc(q->v, cap * sizeof(*v))) == NULL)
+		return -1;
+	q->v = v;
+	q->cap = cap;
+	return 0;
+}
+
+static int
+dqueue_push(struct dqueue *q, const struct dsock *s, size_t n)
+{
+	if (dqueue_reserve(q, n) == -1)
+		return -1;
+	memcpy(q->v + q->n, s, n * sizeof(*s));
+	q->n += n;
+	return 0;
+}
+
+/* Drop the first n entries: the caller has moved or closed them. */
+static void
+dqueue_shift(struct dqueue *q, size_t n)
+{
+	memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
+	q->n -= n;
+}
+
+static void
+dqueue_close(struct dqueue *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		close(q->v[i].fd);
+	free(q->v);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Set up and tear down */
+
+int
+dispatch_init(struct dispatch *d, const struct config *cfg,
+    dispatch_open_fn fn, void *arg)
+{
+	memset(d, 0, sizeof(*d));
+	d->cfg = cfg;
+	d->open_fn = fn;
+	d->open_arg = arg;
+	d->counts.n = cfg->nfrontends;
+	d->counts.accepted = calloc(cfg->nfrontends + 1, sizeof(uint64_t));
+	d->counts.refused = calloc(cfg->nfrontends + 1, sizeof(uint64_t));
+	if (d->counts.accepted == NULL || d->counts.refused == NULL) {
+		dispatch_counts_free(&d->counts);
+		return -1;
+	}
+	return 0;
+}
+
+void
+dispatch_free(struct dispatch *d)
+{
+	for (size_t i = 0; i < d->nt; i++)
+		dqueue_close(&d->t[i]->unacked);
+	free(d->t);
+	dqueue_close(&d->pend);
+	dqueue_close(&d->held);
+	dispatch_counts_free(&d->counts);
+	memset(d, 0, sizeof(*d));
+}
+
+int
+dtarget_init(struct dtarget *t, int chan, size_t nfe)
+{
+	memset(t, 0, sizeof(*t));
+	t->chan = chan;
+	t->nfe = nfe;
+	if ((t->fe_sent = calloc(nfe + 1, sizeof(*t->fe_sent))) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+dtarget_free(struct dtarget *t)
+{
+	if (t->unacked.n > 0)
+		log_warnx("dispatch: %zu sockets dropped with their target "
+		    "(a bug)", t->unacked.n);
+	dqueue_close(&t->unacked);
+	free(t->fe_sent);
+	memset(t, 0, sizeof(*t));
+}
+
+int
+dispatch_attach(struct dispatch *d, struct dtarget *t)
+{
+	struct dtarget **v;
+
+	if ((v = realloc(d->t, (d->nt + 1) * sizeof(*v))) == NULL)
+		return -1;
+	d->t = v;
+	d->t[d->nt++] = t;
+	return 0;
+}
+
+void
+dispatch_detach(struct dispatch *d, struct dtarget *t)
+{
+	for (size_t i = 0; i < d->nt; i++)
+		if (d->t[i] == t) {
+			memmove(&d->t[i], &d->t[i + 1],
+			    (d->nt - i - 1) * sizeof(*d->t));
+			d->nt--;
+			if (d->rr > i)
+				d->rr--;
+			break;
+		}
+	t->open = 0;
+}
+
+/* Accept and hold */
+
+uint64_t
+dispatch_pending(const struct dispatch *d, uint32_t fe)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < d->pend.n; i++)
+		n += d->pend.v[i].frontend == fe;
+	return n;
+}
+
+/* Connections of fe open or on their way: in workers, and pending. */
+static uint64_t
+dispatch_open(const struct dispatch *d, uint32_t fe)
+{
+	uint64_t n = dispatch_pending(d, fe);
+
+	if (d->open_fn != NULL)
+		n += d->open_fn(d->open_arg, fe);
+	return n;
+}
+
+static int
+dispatch_holding(const struct dispatch *d, uint32_t fe)
+{
+	for (size_t i = 0; i < d->held.n; i++)
+		if (d->held.v[i].frontend == fe)
+			return 1;
+	return 0;
+}
+
+static void
+dispatch_refuse(struct dispatch *d, struct dsock *s)
+{
+	close(s->fd);
+	if (s->frontend < d->counts.n)
+		d->counts.refused[s->frontend]++;
+}
+
+int
+dispatch_accept(struct dispatch *d, int fd, const struct sockaddr *sa,
+    uint32_t fe, uint64_t now_ms)
+{
+	struct dsock s;
+
+	memset(&s, 0, sizeof(s));
+	s.fd = fd;
+	s.frontend = fe;
+	s.since_ms = now_ms;
+	d->accepted++;
+	if (fe < d->counts.n)
+		d->counts.accepted[fe]++;
+	if (fe >= d->cfg->nfrontends ||
+	    chan_conn_set_peer(&s.c, sa) == -1) {
+		dispatch_refuse(d, &s);
+		return 0;
+	}
+	if (dispatch_holding(d, fe) ||
+	    dispatch_open(d, fe) >= d->cfg->frontends[fe].max_connections) {
+		if (d->held.n >= DISPATCH_HOLD_MAX ||
+		    dqueue_push(&d->held, &s, 1) == -1)
+			dispatch_refuse(d, &s);
+		return 0;
+	}
+	if (dqueue_push(&d->pend, &s, 1) == -1) {
+		dispatch_refuse(d, &s);
+		return -1;
+	}
+	return d->pend.n >= DISPATCH_PENDING_MAX ? -1 : 0;
+}
+
+size_t
+dispatch_hold_tick(struct dispatch *d, uint64_t now_ms)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < d->held.n; i++) {
+		struct dsock s = d->held.v[i];
+		if (dispatch_open(d, s.frontend) <
+		    d->cfg->frontends[s.frontend].max_connections) {
+			if (dqueue_push(&d->pend, &s, 1) == 0)
+				continue;
+		} else if (now_ms - s.since_ms < DISPATCH_HOLD_MS) {
+			d->held.v[k++] = s;
+			continue;
+		}
+		dispatch_refuse(d, &s);
+	}
+	d->held.n = k;
+	return k;
+}
+
+void
+dispatch_close_queued(struct dispatch *d)
+{
+	for (size_t i = 0; i < d->pend.n; i++)
+		dispatch_refuse(d, &d->pend.v[i]);
+	for (size_t i = 0; i < d->held.n; i++)
+		dispatch_refuse(d, &d->held.v[i]);
+	d->pend.n = 0;
+	d->held.n = 0;
+}
+
+/* Send */
+
+/*
+ * Send s[0..n) to t in one message, numbered on t's channel. On success
+ * they move to t's unacked queue (room is made first, so that cannot
+ * fail after the send); on failure they stay where they were.
+ */
+static int
+dispatch_send(struct dtarget *t, struct dsock *s, size_t n)
+{
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	struct chan_conn recs[CHAN_MAX_FDS];
+	int fds[CHAN_MAX_FDS];
+	size_t len;
+
+	if (dqueue_reserve(&t->unacked, n) == -1)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		recs[i] = s[i].c;
+		recs[i].id = t->sent + 1 + i;
+		recs[i].frontend = s[i].frontend;
+		fds[i] = s[i].fd;
+	}
+	len = chan_encode(buf, sizeof(buf), CHAN_CONN, recs, n);
+	if (len == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (chan_send(t->chan, buf, len, fds, n) == -1)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		s[i].c = recs[i];
+		if (s[i].frontend < t->nfe)
+			t->fe_sent[s[i].frontend]++;
+	}
+	(void)dqueue_push(&t->unacked, s, n);	/* reserved above */
+	t->sent += n;
+	return 0;
+}
+
+static uint64_t
+dtarget_load(const struct dtarget *t)
+{
+	return t->sent > t->closed ? t->sent - t->closed : 0;
+}
+
+/*
+ * The next target in turn that is open and not full, or with leastconn
+ * the least loaded such target (the next in turn among ties). NULL when
+ * none.
+ */
+static struct dtarget *
+dispatch_pick(struct dispatch *d)
+{
+	int least = d->cfg->dispatch == DISPATCH_LEASTCONN;
+	struct dtarget *best = NULL;
+	size_t at = 0;
+
+	for (size_t k = 0; k < d->nt; k++) {
+		size_t i = (d->rr + k) % d->nt;
+		struct dtarget *t = d->t[i];
+		if (!t->open || t->full || t->gone)
+			continue;
+		if (best == NULL || (least && dtarget_load(t) <
+		    dtarget_load(best))) {
+			best = t;
+			at = i;
+		}
+		if (!least)
+			break;
+	}
+	if (best != NULL)
+		d->rr = at + 1;
+	return best;
+}
+
+size_t
+dispatch_run(struct dispatch *d)
+{
+	size_t takers = 0, done = 0;
+	struct dtarget *t;
+
+	for (size_t i = 0; i < d->nt; i++) {
+		d->t[i]->full = 0;
+		takers += d->t[i]->open && !d->t[i]->gone;
+	}
+	while (done < d->pend.n && (t = dispatch_pick(d)) != NULL) {
+		size_t share = 1;
+
+		/*
+		 * An equal share, rounded down: the remainder goes to the
+		 * next in turn, so odd batches do not favour one worker.
+		 */
+		if (d->cfg->dispatch != DISPATCH_LEASTCONN &&
+		    (share = (d->pend.n - done) / takers) == 0)
+			share = 1;
+		if (share > CHAN_MAX_FDS)
+			share = CHAN_MAX_FDS;
+		if (dispatch_send(t, &d->pend.v[done], share) == -1) {
+			if (errno == EPIPE || errno == ECONNRESET) {
+				/* It reads no more: its owner learns why. */
+				t->open = 0;
+				takers--;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ENOBUFS) {
+				log_warn("dispatch: channel %d", t->chan);
+			}
+			t->full = 1;
+			continue;
+		}
+		done += share;
+	}
+	dqueue_shift(&d->pend, done);
+	return d->pend.n;
+}
+
+/* Acknowledge and take back */
+
+int
+dispatch_ack(struct dispatch *d, struct dtarget *t, uint64_t upto)
+{
+	size_t n;
+
+	(void)d;
+	if (upto <= t->acked)
+		return 0;	/* late or repeated: already done */
+	if (upto > t->sent || t->gone)
+		return -1;
+	n = (size_t)(upto - t->acked);
+	for (size_t i = 0; i < n; i++) {
+		if (t->unacked.v[i].c.id != t->acked + 1 + i)
+			fatalx("dispatch: channel %d: id %llu where %llu was "
+			    "due", t->chan,
+			    (unsigned long long)t->unacked.v[i].c.id,
+			    (unsigned long long)(t->acked + 1 + i));
+		close(t->unacked.v[i].fd);
+	}
+	dqueue_shift(&t->unacked, n);
+	t->acked = upto;
+	return 0;
+}
+
+size_t
+dispatch_take_back(struct dispatch *d, struct dtarget *t, int closing)
+{
+	struct dqueue *q = &t->unacked;
+	size_t moved = 0;
+
+	t->gone = 1;
+	t->open = 0;
+	for (size_t i = 0; i < q->n; i++)
+		if (q->v[i].c.frontend < t->nfe &&
+		    t->fe_sent[q->v[i].c.frontend] > 0)
+			t->fe_sent[q->v[i].c.frontend]--;
+	if (closing || dqueue_reserve(&d->pend, q->n) == -1) {
+		for (size_t i = 0; i < q->n; i++)
+			dispatch_refuse(d, &q->v[i]);
+		q->n = 0;
+		return 0;
+	}
+	/* Oldest first, ahead of what was accepted since. */
+	memmove(d->pend.v + q->n, d->pend.v, d->pend.n * sizeof(*d->pend.v));
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->v[i].frontend >= d->cfg->nfrontends) {
+			dispatch_refuse(d, &q->v[i]);	/* frontend removed */
+			continue;
+		}
+		d->pend.v[moved++] = q->v[i];
+	}
+	if (moved < q->n)
+		memmove(d->pend.v + moved, d->pend.v + q->n,
+		    d->pend.n * sizeof(*d->pend.v));
+	d->pend.n += moved;
+	d->redispatched += moved;
+	q->n = 0;
+	return moved;
+}
+
+/* Reload */
+
+void
+dispatch_counts_free(struct dcounts *c)
+{
+	free(c->accepted);
+	free(c->refused);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+dispatch_counts_remap(const struct dcounts *old, const struct stats_map *map,
+    size_t nfe, struct dcounts *out)
+{
+	out->n = nfe;
+	out->accepted = calloc(nfe + 1, sizeof(uint64_t));
+	out->refused = calloc(nfe + 1, sizeof(uint64_t));
+	if (out->accepted == NULL || out->refused == NULL) {
+		dispatch_counts_free(out);
+		return -1;
+	}
+	for (size_t i = 0; i < old->n && i < map->nfrontends; i++) {
+		size_t to = map->frontends[i];
+		if (to == STATS_NOWHERE || to >= nfe)
+			continue;
+		out->accepted[to] += old->accepted[i];
+		out->refused[to] += old->refused[i];
+	}
+	return 0;
+}
+
+/* Renumber q's sockets by map; close those whose frontend is gone. */
+static size_t
+dqueue_renumber(struct dqueue *q, const struct stats_map *map)
+{
+	size_t k = 0, dropped = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct dsock s = q->v[i];
+		size_t to = s.frontend < map->nfrontends ?
+		    map->frontends[s.frontend] : STATS_NOWHERE;
+		if (to == STATS_NOWHERE) {
+			close(s.fd);
+			dropped++;
+			continue;
+		}
+		s.frontend = (uint32_t)to;
+		q->v[k++] = s;
+	}
+	q->n = k;
+	return dropped;
+}
+
+void
+dispatch_reload(struct dispatch *d, const struct config *cfg,
+    const struct stats_map *map, struct dcounts *counts)
+{
+	size_t dropped;
+
+	dropped = dqueue_renumber(&d->pend, map) +
+	    dqueue_renumber(&d->held, map);
+	/*
+	 * Sockets in flight keep the frontend they were sent with (the
+	 * record); only their number for a re-dispatch changes. One whose
+	 * frontend is gone is closed if it comes back.
+	 */
+	for (size_t i = 0; i < d->nt; i++) {
+		struct dqueue *q = &d->t[i]->unacked;
+		for (size_t j = 0; j < q->n; j++) {
+			uint32_t fe = q->v[j].frontend;
+			size_t to = fe < map->nfrontends ?
+			    map->frontends[fe] : STATS_NOWHERE;
+			q->v[j].frontend = to == STATS_NOWHERE ? UINT32_MAX :
+			    (uint32_t)to;
+		}
+	}
+	if (dropped > 0)
+		log_notice("reload: %zu waiting connections of removed "
+		    "frontends closed", dropped);
+	dispatch_counts_free(&d->counts);
+	d->counts = *counts;
+	memset(counts, 0, sizeof(*counts));
+	d->cfg = cfg;
+}

@@ -1,0 +1,224 @@
+/* listeners.c -- the master's listening sockets: bind, take over, accept */
+#include "ac_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "listeners.h"
+#include "log.h"
+
+#define ACCEPT_BATCH	64	/* accepts per wake-up of one listener */
+#define LISTEN_BACKLOG	4096
+#define BACKOFF_MS	100	/* after an accept error (EMFILE...) */
+
+static void
+lset_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	struct lset *s = l->set;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int cfd;
+
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		len = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			/* EMFILE and friends: back off instead of spinning */
+			log_warn("accept on %s", l->text);
+			lset_pause(s, BACKOFF_MS);
+			s->backoff = 1;
+			break;
+		}
+		if (s->accept(s->arg, l->frontend, cfd,
+		    (struct sockaddr *)&ss) == -1)
+			break;
+	}
+	s->flush(s->arg);
+}
+
+static void
+lset_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lset *s = arg;
+
+	s->backoff = 0;
+	s->flush(s->arg);
+}
+
+void
+lset_pause(struct lset *s, unsigned ms)
+{
+	struct timeval tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
+
+	if (!s->paused) {
+		for (size_t i = 0; i < s->n; i++)
+			event_del(s->v[i]->ev);
+		s->paused = 1;
+	}
+	if (!s->backoff && s->resume_ev != NULL)
+		evtimer_add(s->resume_ev, &tv);
+}
+
+void
+lset_resume(struct lset *s)
+{
+	if (!s->paused || s->backoff)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (event_add(s->v[i]->ev, NULL) == -1)
+			log_warn("listener %s", s->v[i]->text);
+	s->paused = 0;
+}
+
+static void
+listener_free(struct listener *l)
+{
+	if (l->ev != NULL)
+		event_free(l->ev);
+	if (l->fd != -1 && l->from == NULL)
+		close(l->fd);
+	free(l);
+}
+
+void
+lset_free(struct lset *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		listener_free(s->v[i]);
+	free(s->v);
+	if (s->resume_ev != NULL)
+		event_free(s->resume_ev);
+	free(s);
+}
+
+/* The running listener of cur on address a, or NULL. */
+static struct listener *
+lset_find(const struct lset *cur, const struct addr *a)
+{
+	for (size_t i = 0; cur != NULL && i < cur->n; i++)
+		if (addr_equal(&cur->v[i]->addr, a))
+			return cur->v[i];
+	return NULL;
+}
+
+/* A listener for lc of frontend fe: taken over from cur, or bound. */
+static struct listener *
+lset_make(struct lset *next, const struct lset *cur,
+    const struct config *cfg, size_t fe, const struct listen_conf *lc)
+{
+	const struct frontend_conf *f = &cfg->frontends[fe];
+	struct listener *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		goto fail;
+	l->set = next;
+	l->addr = lc->addr;
+	l->frontend = fe;
+	l->name = f->name;
+	snprintf(l->text, sizeof(l->text), "%s", lc->text);
+	if ((l->from = lset_find(cur, &lc->addr)) != NULL)
+		l->fd = l->from->fd;
+	else if ((l->fd = net_listen(&lc->addr, LISTEN_BACKLOG)) == -1)
+		goto fail;
+	l->ev = event_new(next->base, l->fd, EV_READ | EV_PERSIST,
+	    lset_accept_cb, l);
+	if (l->ev == NULL)
+		goto fail;
+	return l;
+fail:
+	log_error("%s:%d: [frontend %s] cannot listen on %s: %s", cfg->path,
+	    lc->line, f->name, lc->text, strerror(errno));
+	if (l != NULL)
+		listener_free(l);
+	return NULL;
+}
+
+struct lset *
+lset_prepare(const struct lset *cur, const struct config *cfg,
+    struct event_base *base, lset_accept_fn accept, lset_flush_fn flush,
+    void *arg)
+{
+	struct lset *next;
+	size_t n = 0;
+
+	if ((next = calloc(1, sizeof(*next))) == NULL) {
+		log_warn("listeners");
+		return NULL;
+	}
+	next->base = base;
+	next->accept = accept;
+	next->flush = flush;
+	next->arg = arg;
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		n += cfg->frontends[i].nlistens;
+	if ((next->v = calloc(n + 1, sizeof(*next->v))) == NULL ||
+	    (next->resume_ev = evtimer_new(base, lset_resume_cb, next)) ==
+	    NULL) {
+		log_warn("listeners");
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		const struct frontend_conf *f = &cfg->frontends[i];
+		for (size_t j = 0; j < f->nlistens; j++) {
+			struct listener *l = lset_make(next, cur, cfg, i,
+			    &f->listens[j]);
+			if (l == NULL)
+				goto fail;
+			next->v[next->n++] = l;
+		}
+	}
+	return next;
+fail:
+	lset_free(next);
+	return NULL;
+}
+
+int
+lset_commit(struct lset *next, struct lset *cur)
+{
+	int rc = 0;
+
+	next->paused = cur != NULL && cur->paused;
+	/* What cur has and next does not take over closes now. */
+	for (size_t i = 0; cur != NULL && i < cur->n; i++) {
+		struct listener *l = cur->v[i];
+		int kept = 0;
+		for (size_t j = 0; j < next->n && !kept; j++)
+			kept = next->v[j]->from == l;
+		if (!kept)
+			log_info("closing listener %s", l->text);
+		else
+			l->fd = -1;	/* next's now */
+	}
+	lset_free(cur);
+	for (size_t i = 0; i < next->n; i++) {
+		struct listener *l = next->v[i];
+		if (l->from == NULL)
+			log_info("frontend %s listening on %s", l->name,
+			    l->text);
+		l->from = NULL;		/* owned here from now on */
+		if (!next->paused && event_add(l->ev, NULL) == -1) {
+			log_warn("listener %s", l->text);
+			rc = -1;
+		}
+	}
+	if (next->paused && next->resume_ev != NULL) {
+		static const struct timeval now = { 0, 0 };
+		evtimer_add(next->resume_ev, &now);
+	}
+	return rc;
+}

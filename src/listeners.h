@@ -1,0 +1,74 @@
+/* listeners.h -- the master's listening sockets: bind, take over, accept */
+#ifndef BATON_LISTENERS_H
+#define BATON_LISTENERS_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+
+#include "net.h"
+
+struct config;
+struct event;
+struct event_base;
+
+/*
+ * One accepted socket of frontend fe: the callee owns fd from here.
+ * Returns 0, or -1 to stop accepting until lset_resume().
+ */
+typedef int	(*lset_accept_fn)(void *arg, size_t fe, int fd,
+		    const struct sockaddr *sa);
+/* A round of accepts is over: hand them on. */
+typedef void	(*lset_flush_fn)(void *arg);
+
+struct listener {
+	struct lset	*set;
+	int		 fd;		/* -1 until commit when taken over */
+	struct listener	*from;		/* the running one it takes over */
+	size_t		 frontend;
+	struct event	*ev;
+	struct addr	 addr;
+	char		 text[ADDR_STRLEN];
+	const char	*name;		/* its frontend's, from the config */
+};
+
+/* Every listener of one configuration. */
+struct lset {
+	struct event_base	*base;
+	struct listener		**v;
+	size_t			 n;
+	int			 paused;
+	int			 backoff;	/* paused by an accept error */
+	struct event		*resume_ev;
+	lset_accept_fn		 accept;
+	lset_flush_fn		 flush;
+	void			*arg;
+};
+
+/*
+ * Prepare the listeners of cfg: an address that cur (the
+ * running set, may be NULL) already listens on is taken over at commit
+ * (its socket never closes), the others are bound now. Nothing in cur
+ * changes. Returns the new set, or NULL after logging which address
+ * failed.
+ */
+struct lset	*lset_prepare(const struct lset *cur, const struct config *cfg,
+		    struct event_base *base, lset_accept_fn accept,
+		    lset_flush_fn flush, void *arg);
+/*
+ * Make next the running set: take over cur's sockets, close those cur
+ * has and next does not, start accepting (unless cur was paused), free
+ * cur (may be NULL). Cannot fail halfway; -1 if an event could not be
+ * added.
+ */
+int	lset_commit(struct lset *next, struct lset *cur);
+/* Free a set (may be NULL): close what it bound; taken-over sockets stay. */
+void	lset_free(struct lset *s);
+/*
+ * Stop accepting; after ms milliseconds the flush callback runs and
+ * decides whether to resume.
+ */
+void	lset_pause(struct lset *s, unsigned ms);
+/* Accept again, unless an accept error's back-off is still running. */
+void	lset_resume(struct lset *s);
+
+#endif

@@ -1,0 +1,135 @@
+/* master_priv.h -- the master's rooms: their types and their doors */
+#ifndef BATON_MASTER_PRIV_H
+#define BATON_MASTER_PRIV_H
+
+/*
+ * The master is five rooms, each calling only the ones below it:
+ *
+ *   master.c     state, start, stop, signals, pidfile, the stats view
+ *   reload.c     reload as one transaction: prepare, commit, abort
+ *   wtable.c     the worker processes: fork, channel, reap, respawn,
+ *                drain backstop
+ *   handoff.c    the accept path: listeners -> dispatch -> workers
+ *   dispatch.c   the one owner of accepted sockets (dispatch.h)
+ *   listeners.c  the listening sockets (listeners.h)
+ *
+ * Upward calls are function pointers set at start (dispatch's open count,
+ * health's state changes, the endpoint's view).
+ */
+
+#include <sys/time.h>
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dispatch.h"
+#include "stats.h"
+
+struct chan_batch;
+struct config;
+struct endpoint;
+struct event;
+struct event_base;
+struct health;
+struct lset;
+
+/* One configuration and the workers forked with it. */
+struct generation {
+	unsigned		 id;
+	struct config		*cfg;
+	unsigned		 refs;	/* its workers, +1 while current */
+	struct stats_map	 map;	/* its names onto the current config */
+};
+
+enum wproc_state {
+	WP_EMPTY,	/* no process: waiting to be (re)spawned */
+	WP_STARTING,	/* forked, READY not yet received */
+	WP_RUNNING,
+	WP_DRAINING,	/* finishing; gets no new socket, is not replaced */
+};
+
+struct master;
+
+/* A worker process (or its empty slot) as the master sees it. */
+struct wproc {
+	struct master		*m;
+	struct generation	*gen;
+	int			 id;		/* slot in its generation */
+	int			 state;
+	pid_t			 pid;
+	int			 chan;
+	struct event		*chan_ev;
+	struct event		*timer;		/* respawn, or drain backstop */
+	struct timeval		 started;
+	unsigned		 backoff_ms;
+	struct dtarget		 t;		/* its channel, for dispatch */
+	struct stats_table	 st;		/* its latest report */
+};
+
+/* The one state struct of the master process. */
+struct master {
+	struct event_base	*base;
+	struct chan_batch	*batch;		/* worker messages being read */
+	struct config		*cfg;		/* gen->cfg */
+	struct generation	*gen;		/* the current one */
+	struct lset		*ls;		/* NULL once stopping */
+	struct dispatch		 d;
+	struct event		*hold_ev;
+	struct wproc		**workers;	/* every generation's */
+	size_t			 nworkers;
+	struct event		*sigs[5];
+	struct event		*stop_ev;	/* drain deadline */
+	int			 stopping;
+	int			 pidfile_written;
+
+	struct endpoint		*endpoint;	/* stats over HTTP */
+	struct timeval		 start;
+	unsigned		 generation;
+	uint64_t		 reloads;
+	uint64_t		 reload_failures;
+	struct stats_table	 retired;	/* exited workers' totals */
+	struct health		*health;
+	uint8_t			*server_up;	/* per flat server: checks */
+	uint8_t			*server_soft;	/* passive failures */
+};
+
+/* master.c: generations, and the callbacks given to health and endpoint */
+struct generation *gen_new(unsigned id, struct config *cfg);
+void	gen_unref(struct generation *g);
+void	master_server_changed(void *m, size_t server, int up, int soft);
+int	master_stats_view(void *m, struct stats_view *v);
+void	master_stats_done(void *m, struct stats_view *v);
+
+/* handoff.c */
+/* Listener callbacks: one accepted socket; the end of a round. */
+int	handoff_accept(void *m, size_t fe, int fd, const struct sockaddr *sa);
+void	handoff_flush(void *m);
+/* Start the hold timer's event; -1 when out of memory. */
+int	handoff_init(struct master *m);
+/* Raise the descriptor limit for cfg; say if it falls short. */
+void	handoff_nofile(const struct config *cfg);
+
+/* wtable.c */
+/* Fork the current generation's workers. */
+int	wtable_start(struct master *m);
+/* SIGCHLD: reap, take back, replace. */
+void	wtable_reap(struct master *m);
+/* A server changed state: the current generation hears of it. */
+void	wtable_servers(struct master *m, size_t server);
+/* Tell every worker to finish and exit (stop, or an old generation). */
+void	wtable_drain_old(struct master *m);
+void	wtable_kill_all(struct master *m);
+int	wtable_left(const struct master *m);
+/* Pass the reopened log file to every worker. */
+void	wtable_logfd(struct master *m, int fd);
+/* dispatch_open_fn: connections of fe open in workers. */
+uint64_t wtable_open(void *m, uint32_t fe);
+/* Free every slot (at exit). */
+void	wtable_free(struct master *m);
+extern const char *const wproc_state_names[];
+
+/* reload.c */
+/* SIGHUP: the new file, or, on any error, the running one, untouched. */
+void	reload_run(struct master *m);
+
+#endif
