@@ -144,88 +144,6 @@ master_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/* Stats */
-
-/*
- * Connection totals come from the master, which sees every socket: a
- * frontend's total is what it accepted, a worker's what it acknowledged,
- * so no crash can lose a count. Refused sockets are errors too.
- */
-static void
-master_view_counts(struct master *m, struct stats_view *v)
-{
-	const struct dcounts *c = &m->d.counts;
-
-	v->sum.all.total = m->d.accepted;
-	for (size_t i = 0; i < m->cfg->nfrontends && i < c->n; i++) {
-		v->sum.frontends[i].total = c->accepted[i];
-		v->sum.frontends[i].errors += c->refused[i];
-		v->sum.all.errors += c->refused[i];
-	}
-}
-
-/*
- * Gather what the stats endpoint shows: every live worker's latest report,
- * in the current configuration's shape, added to the totals of those that
- * exited. Freed by master_stats_done().
- */
-int
-master_stats_view(void *arg, struct stats_view *v)
-{
-	struct master *m = arg;
-	struct timeval now;
-	size_t n = 0;
-
-	memset(v, 0, sizeof(*v));
-	if (stats_table_init(&v->sum, m->cfg) == -1 ||
-	    (v->workers = calloc(m->nworkers + 1, sizeof(*v->workers))) ==
-	    NULL ||
-	    (v->server_status = calloc(m->cfg->nservers + 1, 1)) == NULL) {
-		master_stats_done(m, v);
-		return -1;
-	}
-	stats_table_add(&v->sum, &m->retired, 0);
-	for (size_t i = 0; i < m->nworkers; i++) {
-		struct wproc *wp = m->workers[i];
-		struct stats_worker *ws = &v->workers[n];
-		if (wp->state == WP_EMPTY)
-			continue;
-		stats_table_add_mapped(&v->sum, &wp->st, &wp->gen->map, 0);
-		ws->id = wp->id;
-		ws->pid = wp->pid;
-		ws->generation = wp->gen->id;
-		ws->state = wproc_state_names[wp->state];
-		ws->c = wp->st.all;
-		ws->c.total = wp->t.acked;
-		n++;
-	}
-	master_view_counts(m, v);
-	gettimeofday(&now, NULL);
-	v->version = PACKAGE_VERSION;
-	v->pid = getpid();
-	v->uptime_s = (double)(now.tv_sec - m->start.tv_sec) +
-	    (double)(now.tv_usec - m->start.tv_usec) / 1e6;
-	v->generation = m->generation;
-	v->reloads = m->reloads;
-	v->reload_failures = m->reload_failures;
-	v->redispatched = m->d.redispatched;
-	v->cfg = m->cfg;
-	v->nworkers = n;
-	for (size_t i = 0; i < m->cfg->nservers; i++)
-		v->server_status[i] = m->server_up[i] && !m->server_soft[i] ?
-		    SERVER_UP : SERVER_DOWN;
-	return 0;
-}
-
-void
-master_stats_done(void *arg, struct stats_view *v)
-{
-	stats_table_free(&v->sum);
-	free(v->workers);
-	free(v->server_status);
-	memset(v, 0, sizeof(*v));
-}
-
 /* Start and end */
 
 static int
@@ -250,7 +168,7 @@ master_init(struct master *m, struct config *cfg)
 		if (m->sigs[i] == NULL || evsignal_add(m->sigs[i], NULL) == -1)
 			return -1;
 	}
-	if (dispatch_init(&m->d, cfg, wtable_open, m) == -1 ||
+	if (dispatch_init(&m->d, cfg, mstats_open, m) == -1 ||
 	    handoff_init(m) == -1 || stats_table_init(&m->retired, cfg) == -1)
 		return -1;
 	if ((m->server_up = malloc(cfg->nservers + 1)) == NULL ||

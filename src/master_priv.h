@@ -5,7 +5,8 @@
 /*
  * The master is five rooms, each calling only the ones below it:
  *
- *   master.c     state, start, stop, signals, pidfile, the stats view
+ *   master.c     state, start, stop, signals, pidfile
+ *   mstats.c     the counters: the stats view, open connections
  *   reload.c     reload as one transaction: prepare, commit, abort
  *   wtable.c     the worker processes: fork, channel, reap, respawn,
  *                drain backstop
@@ -97,8 +98,12 @@ struct master {
 struct generation *gen_new(unsigned id, struct config *cfg);
 void	gen_unref(struct generation *g);
 void	master_server_changed(void *m, size_t server, int up, int soft);
+
+/* mstats.c: the endpoint's view, and dispatch's count of open sockets */
 int	master_stats_view(void *m, struct stats_view *v);
 void	master_stats_done(void *m, struct stats_view *v);
+/* dispatch_open_fn: connections of fe open in workers. */
+uint64_t mstats_open(void *m, uint32_t fe);
 
 /* handoff.c */
 /* Listener callbacks: one accepted socket; the end of a round. */
@@ -122,8 +127,6 @@ void	wtable_kill_all(struct master *m);
 int	wtable_left(const struct master *m);
 /* Pass the reopened log file to every worker. */
 void	wtable_logfd(struct master *m, int fd);
-/* dispatch_open_fn: connections of fe open in workers. */
-uint64_t wtable_open(void *m, uint32_t fe);
 /* Free every slot (at exit). */
 void	wtable_free(struct master *m);
 extern const char *const wproc_state_names[];

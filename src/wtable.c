@@ -606,29 +606,3 @@ wtable_logfd(struct master *m, int fd)
 			log_warn("worker %d: cannot pass the log file",
 			    m->workers[i]->id);
 }
-
-/*
- * Open connections of frontend fe across all workers: per worker,
- * sockets sent minus those its reports say are closed (exact for what was
- * sent, up to one report late for closes).
- */
-uint64_t
-wtable_open(void *arg, uint32_t fe)
-{
-	struct master *m = arg;
-	uint64_t open = 0;
-
-	for (size_t i = 0; i < m->nworkers; i++) {
-		const struct wproc *wp = m->workers[i];
-		if (wp->state == WP_EMPTY)
-			continue;
-		for (size_t j = 0; j < wp->t.nfe; j++) {
-			const struct stat_counters *c = &wp->st.frontends[j];
-			uint64_t closed = c->total - c->active;
-			if (wp->gen->map.frontends[j] == fe &&
-			    wp->t.fe_sent[j] > closed)
-				open += wp->t.fe_sent[j] - closed;
-		}
-	}
-	return open;
-}
