@@ -44,6 +44,8 @@ dqueue_push(struct dqueue *q, const struct dsock *s, size_t n)
 static void
 dqueue_shift(struct dqueue *q, size_t n)
 {
+	if (n == 0)
+		return;
 	memmove(q->v, q->v + n, (q->n - n) * sizeof(*q->v));
 	q->n -= n;
 }
@@ -396,6 +398,8 @@ dispatch_take_back(struct dispatch *d, struct dtarget *t, int closing)
 		if (q->v[i].c.frontend < t->nfe &&
 		    t->fe_sent[q->v[i].c.frontend] > 0)
 			t->fe_sent[q->v[i].c.frontend]--;
+	if (q->n == 0)
+		return 0;
 	if (closing || dqueue_reserve(&d->pend, q->n) == -1) {
 		for (size_t i = 0; i < q->n; i++)
 			dispatch_refuse(d, &q->v[i]);
@@ -411,7 +415,7 @@ dispatch_take_back(struct dispatch *d, struct dtarget *t, int closing)
 		}
 		d->pend.v[moved++] = q->v[i];
 	}
-	if (moved < q->n)
+	if (moved < q->n && d->pend.n > 0)
 		memmove(d->pend.v + moved, d->pend.v + q->n,
 		    d->pend.n * sizeof(*d->pend.v));
 	d->pend.n += moved;
