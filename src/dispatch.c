@@ -323,34 +323,35 @@ dispatch_pick(struct dispatch *d)
 size_t
 dispatch_run(struct dispatch *d)
 {
-	size_t takers = 0, done = 0;
+	size_t left = 0, done = 0;
 	struct dtarget *t;
 
 	for (size_t i = 0; i < d->nt; i++) {
 		d->t[i]->full = 0;
-		takers += d->t[i]->open && !d->t[i]->gone;
+		left += d->t[i]->open && !d->t[i]->gone;
 	}
 	while (done < d->pend.n && (t = dispatch_pick(d)) != NULL) {
 		size_t share = 1;
 
 		/*
-		 * An equal share, rounded down: the remainder goes to the
-		 * next in turn, so odd batches do not favour one worker.
+		 * An equal share among the targets not yet tried this round,
+		 * rounded down: the remainder goes to the next in turn, so
+		 * odd batches do not favour one worker.
 		 */
 		if (d->cfg->dispatch != DISPATCH_LEASTCONN &&
-		    (share = (d->pend.n - done) / takers) == 0)
+		    (share = (d->pend.n - done) / (left > 0 ? left : 1)) == 0)
 			share = 1;
+		if (left > 0)
+			left--;
 		if (share > CHAN_MAX_FDS)
 			share = CHAN_MAX_FDS;
 		if (dispatch_send(t, &d->pend.v[done], share) == -1) {
-			if (errno == EPIPE || errno == ECONNRESET) {
-				/* It reads no more: its owner learns why. */
-				t->open = 0;
-				takers--;
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != ENOBUFS) {
+			if (errno == EPIPE || errno == ECONNRESET)
+				t->open = 0;	/* reads no more: its owner
+						   learns why */
+			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ENOBUFS)
 				log_warn("dispatch: channel %d", t->chan);
-			}
 			t->full = 1;
 			continue;
 		}

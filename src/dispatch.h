@@ -123,7 +123,8 @@ size_t	dispatch_run(struct dispatch *d);
 /*
  * The worker on t has every id up to upto: close those copies. A
  * repeated or stale acknowledgement changes nothing. Returns -1 when
- * upto was never sent, or t was taken back (the worker is lying).
+ * upto was never sent, or goes beyond what t had acknowledged when it
+ * was taken back (the worker is lying).
  */
 int	dispatch_ack(struct dispatch *d, struct dtarget *t, uint64_t upto);
 /*
@@ -135,8 +136,9 @@ int	dispatch_ack(struct dispatch *d, struct dtarget *t, uint64_t upto);
 size_t	dispatch_take_back(struct dispatch *d, struct dtarget *t,
 	    int closing);
 /*
- * Let held sockets in as their frontend has room; refuse those held for
- * DISPATCH_HOLD_MS. Returns how many are still held.
+ * Let held sockets in as their frontend has room (pend may then pass
+ * DISPATCH_PENDING_MAX by at most DISPATCH_HOLD_MAX); refuse those held
+ * for DISPATCH_HOLD_MS. Returns how many are still held.
  */
 size_t	dispatch_hold_tick(struct dispatch *d, uint64_t now_ms);
 /* Close pend and held (the master stops accepting). */
@@ -154,8 +156,8 @@ void	dispatch_counts_free(struct dcounts *c);
 /*
  * Switch to a reloaded configuration (cannot fail): queued sockets are
  * renumbered by map (old frontend -> new); those whose frontend is gone
- * are closed and counted refused under the old numbering first. counts
- * (from dispatch_counts_remap) replaces the counters.
+ * are closed (their counters go with the frontend). counts (from
+ * dispatch_counts_remap) replaces the counters.
  */
 void	dispatch_reload(struct dispatch *d, const struct config *cfg,
 	    const struct stats_map *map, struct dcounts *counts);
