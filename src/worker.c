@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "balance.h"
 #include "channel.h"
 #include "config.h"
 #include "log.h"
@@ -23,8 +24,28 @@
 
 #define CHAN_READS	64	/* messages per wake-up before yielding */
 
+/* The one state struct of a worker process. */
+struct worker {
+	struct event_base	*base;
+	struct config		*cfg;
+	int			 id;
+	int			 chan;		/* to the master */
+	struct event		*chan_ev;
+	struct event		*sig_term;
+	struct event		*drain_timer;
+	int			 draining;
+
+	struct session_ctx	 sx;		/* what its sessions share */
+	struct event		*report_timer;
+	int			 report_armed;
+
+	struct chan_batch	*batch;		/* channel messages being read */
+	uint64_t		 acked;		/* highest socket id received */
+	uint64_t		 acked_sent;	/* last CHAN_ACK sent */
+};
+
 static void	worker_drain(struct worker *w, const char *why);
-static void	worker_report_cb(evutil_socket_t, short, void *);
+static void	worker_stats_changed(struct worker *w);
 
 static void
 worker_send(struct worker *w, int type, const void *rec, size_t count)
@@ -41,6 +62,8 @@ worker_send(struct worker *w, int type, const void *rec, size_t count)
 static void
 worker_conns(struct worker *w, const struct chan_msg *m, const int *fds)
 {
+	struct addr a;
+
 	for (size_t i = 0; i < m->count; i++) {
 		const struct chan_conn *c = &m->conns[i];
 		if (c->frontend >= w->cfg->nfrontends) {
@@ -49,7 +72,8 @@ worker_conns(struct worker *w, const struct chan_msg *m, const int *fds)
 			close(fds[i]);
 			continue;
 		}
-		session_start(w, fds[i], c);
+		a.len = chan_conn_peer(c, &a.ss);
+		session_start(&w->sx, fds[i], c->frontend, &a, c->id);
 	}
 	w->acked = m->conns[m->count - 1].id;
 }
@@ -81,7 +105,7 @@ worker_servers(struct worker *w, const struct chan_server *v, size_t n)
 			if (v[i].server < bc->server_base ||
 			    v[i].server >= bc->server_base + bc->nservers)
 				continue;
-			ls = &w->backends[b].lb.servers[v[i].server -
+			ls = &w->sx.lbs[b].servers[v[i].server -
 			    bc->server_base];
 			ls->up = v[i].up != 0;
 			ls->soft_down = v[i].soft_down != 0;
@@ -174,8 +198,8 @@ worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	struct session *s;
 
 	log_notice("worker %d: drain timeout, closing %s", w->id,
-	    TAILQ_EMPTY(&w->sessions) ? "nothing" : "open connections");
-	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+	    TAILQ_EMPTY(&w->sx.sessions) ? "nothing" : "open connections");
+	while ((s = TAILQ_FIRST(&w->sx.sessions)) != NULL)
 		session_close(s, "drain timeout");
 	event_base_loopbreak(w->base);
 }
@@ -189,7 +213,7 @@ worker_drain(struct worker *w, const char *why)
 		return;
 	w->draining = 1;
 	log_debug("worker %d: draining (%s)", w->id, why);
-	if (TAILQ_EMPTY(&w->sessions)) {
+	if (TAILQ_EMPTY(&w->sx.sessions)) {
 		event_base_loopbreak(w->base);
 		return;
 	}
@@ -209,10 +233,10 @@ worker_report(struct worker *w)
 {
 	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
 	struct stat_record recs[CHAN_MAX_STATS];
-	size_t n, len, first = 0, total = stats_nrecords(&w->stats);
+	size_t n, len, first = 0, total = stats_nrecords(&w->sx.stats);
 
 	while (first < total) {
-		n = stats_records(&w->stats, first, recs, CHAN_MAX_STATS);
+		n = stats_records(&w->sx.stats, first, recs, CHAN_MAX_STATS);
 		len = chan_encode(buf, sizeof(buf), CHAN_STATS, recs, n);
 		if (len == 0 || chan_send(w->chan, buf, len, NULL, 0) == -1) {
 			if (errno == EPIPE || errno == ECONNRESET)
@@ -238,7 +262,8 @@ worker_report_cb(evutil_socket_t fd, short what, void *arg)
 	worker_report(w);
 }
 
-void
+/* Counters changed: report them to the master within 250 ms. */
+static void
 worker_stats_changed(struct worker *w)
 {
 	static const struct timeval every = { 0, 250 * 1000 };
@@ -249,10 +274,15 @@ worker_stats_changed(struct worker *w)
 	evtimer_add(w->report_timer, &every);
 }
 
-void
-worker_session_done(struct worker *w)
+/* A session ended; the worker exits when draining and none is left. */
+static void
+worker_session_note(void *arg, enum session_note what)
 {
-	if (w->draining && TAILQ_EMPTY(&w->sessions))
+	struct worker *w = arg;
+
+	if (what == SESSION_COUNTED)
+		worker_stats_changed(w);
+	else if (w->draining && TAILQ_EMPTY(&w->sx.sessions))
 		event_base_loopbreak(w->base);
 }
 
@@ -262,34 +292,26 @@ worker_sigterm(evutil_socket_t sig, short what, void *arg)
 	worker_drain(arg, "SIGTERM");
 }
 
+/* One balancer per backend, every server up until the master says not. */
 static int
-worker_init(struct worker *w, struct config *cfg, int id, int chan)
+worker_lb_init(struct worker *w)
 {
-	w->cfg = cfg;
-	w->id = id;
-	w->chan = chan;
-	TAILQ_INIT(&w->sessions);
-	if ((w->base = event_base_new()) == NULL)
-		return -1;
-	if ((w->scratch = malloc(RBUF_SIZE)) == NULL ||
-	    (w->batch = malloc(sizeof(*w->batch))) == NULL)
-		return -1;
-	w->backends = calloc(cfg->nbackends, sizeof(*w->backends));
-	if (w->backends == NULL || stats_table_init(&w->stats, cfg) == -1)
+	const struct config *cfg = w->cfg;
+
+	if ((w->sx.lbs = calloc(cfg->nbackends, sizeof(*w->sx.lbs))) == NULL)
 		return -1;
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct backend_conf *bc = &cfg->backends[i];
-		struct wbackend *wb = &w->backends[i];
-		wb->lb.algo = bc->balance;
-		wb->lb.n = bc->nservers;
-		wb->lb.servers = calloc(bc->nservers, sizeof(*wb->lb.servers));
-		if (wb->lb.servers == NULL)
+		struct lb *lb = &w->sx.lbs[i];
+		lb->algo = bc->balance;
+		lb->n = bc->nservers;
+		if ((lb->servers = calloc(bc->nservers,
+		    sizeof(*lb->servers))) == NULL)
 			return -1;
-		wb->lb.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
-		    i;
+		lb->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ i;
 		for (size_t j = 0; j < bc->nservers; j++) {
 			const struct server_conf *sc = &bc->servers[j];
-			struct lb_server *ls = &wb->lb.servers[j];
+			struct lb_server *ls = &lb->servers[j];
 			ls->weight = (int)sc->weight;
 			ls->backup = sc->backup;
 			ls->up = 1;
@@ -301,17 +323,56 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 				    cfg->workers - 1) / cfg->workers;
 		}
 	}
+	return 0;
+}
+
+/* What sessions share: the base, balancers, counters, buffer pool. */
+static int
+worker_sessions_init(struct worker *w)
+{
+	struct session_ctx *x = &w->sx;
+
+	x->base = w->base;
+	x->cfg = w->cfg;
+	x->note = worker_session_note;
+	x->note_arg = w;
+	TAILQ_INIT(&x->sessions);
+	if (relay_pool_init(&x->pool, w->cfg->splice) == -1 ||
+	    stats_table_init(&x->stats, w->cfg) == -1)
+		return -1;
+	return worker_lb_init(w);
+}
+
+static int
+worker_init(struct worker *w, struct config *cfg, int id, int chan)
+{
+	w->cfg = cfg;
+	w->id = id;
+	w->chan = chan;
+	if ((w->base = event_base_new()) == NULL ||
+	    (w->batch = malloc(sizeof(*w->batch))) == NULL ||
+	    worker_sessions_init(w) == -1)
+		return -1;
 	w->chan_ev = event_new(w->base, chan, EV_READ | EV_PERSIST,
 	    worker_chan_cb, w);
-	if ((w->report_timer = evtimer_new(w->base, worker_report_cb, w)) ==
-	    NULL)
-		return -1;
+	w->report_timer = evtimer_new(w->base, worker_report_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
-	if (w->chan_ev == NULL || w->sig_term == NULL ||
-	    event_add(w->chan_ev, NULL) == -1 ||
+	if (w->chan_ev == NULL || w->report_timer == NULL ||
+	    w->sig_term == NULL || event_add(w->chan_ev, NULL) == -1 ||
 	    evsignal_add(w->sig_term, NULL) == -1)
 		return -1;
 	return 0;
+}
+
+/* After the last session: what they shared. */
+static void
+worker_sessions_free(struct worker *w)
+{
+	relay_pool_free(&w->sx.pool);
+	for (size_t i = 0; w->sx.lbs != NULL && i < w->cfg->nbackends; i++)
+		free(w->sx.lbs[i].servers);
+	free(w->sx.lbs);
+	stats_table_free(&w->sx.stats);
 }
 
 static void
@@ -319,11 +380,12 @@ worker_free(struct worker *w)
 {
 	struct session *s;
 
-	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+	while ((s = TAILQ_FIRST(&w->sx.sessions)) != NULL)
 		session_close(s, "worker exit");
 	if (w->report_timer != NULL)
 		worker_report(w);	/* the last word on our counters */
-	session_free_pool(w);
+	if (w->cfg != NULL)
+		worker_sessions_free(w);
 	if (w->chan_ev != NULL)
 		event_free(w->chan_ev);
 	if (w->sig_term != NULL)
@@ -332,11 +394,6 @@ worker_free(struct worker *w)
 		event_free(w->drain_timer);
 	if (w->report_timer != NULL)
 		event_free(w->report_timer);
-	for (size_t i = 0; w->backends != NULL && i < w->cfg->nbackends; i++)
-		free(w->backends[i].lb.servers);
-	free(w->backends);
-	stats_table_free(&w->stats);
-	free(w->scratch);
 	free(w->batch);
 	if (w->base != NULL)
 		event_base_free(w->base);
