@@ -17,12 +17,11 @@
 #include "balance.h"
 #include "channel.h"
 #include "config.h"
+#include "inbox.h"
 #include "log.h"
 #include "net.h"
 #include "session.h"
 #include "worker.h"
-
-#define CHAN_READS	64	/* messages per wake-up before yielding */
 
 /* The one state struct of a worker process. */
 struct worker {
@@ -30,7 +29,7 @@ struct worker {
 	struct config		*cfg;
 	int			 id;
 	int			 chan;		/* to the master */
-	struct event		*chan_ev;
+	struct inbox		 in;		/* what the master sends */
 	struct event		*sig_term;
 	struct event		*drain_timer;
 	int			 draining;
@@ -38,13 +37,9 @@ struct worker {
 	struct session_ctx	 sx;		/* what its sessions share */
 	struct event		*report_timer;
 	int			 report_armed;
-
-	struct chan_batch	*batch;		/* channel messages being read */
-	uint64_t		 acked;		/* highest socket id received */
-	uint64_t		 acked_sent;	/* last CHAN_ACK sent */
 };
 
-static void	worker_drain(struct worker *w, const char *why);
+static void	worker_drain(void *arg, const char *why);
 static void	worker_stats_changed(struct worker *w);
 
 static void
@@ -59,45 +54,20 @@ worker_send(struct worker *w, int type, const void *rec, size_t count)
 		    type);
 }
 
+/* The worker exits once draining is done and the master has heard all. */
 static void
-worker_conns(struct worker *w, const struct chan_msg *m, const int *fds)
+worker_maybe_exit(struct worker *w)
 {
-	struct addr a;
-
-	for (size_t i = 0; i < m->count; i++) {
-		const struct chan_conn *c = &m->conns[i];
-		if (c->frontend >= w->cfg->nfrontends) {
-			log_warnx("worker %d: socket for unknown frontend %u",
-			    w->id, c->frontend);
-			close(fds[i]);
-			continue;
-		}
-		a.len = chan_conn_peer(c, &a.ss);
-		session_start(&w->sx, fds[i], c->frontend, &a, c->id);
-	}
-	w->acked = m->conns[m->count - 1].id;
-}
-
-/*
- * Acknowledge the sockets received so far: once per wake-up, not per
- * message, and before any of them is read from.
- */
-static void
-worker_ack(struct worker *w)
-{
-	struct chan_ack ack;
-
-	if (w->acked == w->acked_sent)
-		return;
-	ack.upto = w->acked;
-	w->acked_sent = w->acked;
-	worker_send(w, CHAN_ACK, &ack, 1);
+	if (w->draining && TAILQ_EMPTY(&w->sx.sessions) && inbox_idle(&w->in))
+		event_base_loopbreak(w->base);
 }
 
 /* Server states from the master's health checks. */
 static void
-worker_servers(struct worker *w, const struct chan_server *v, size_t n)
+worker_servers(void *arg, const struct chan_server *v, size_t n)
 {
+	struct worker *w = arg;
+
 	for (size_t i = 0; i < n; i++) {
 		for (size_t b = 0; b < w->cfg->nbackends; b++) {
 			const struct backend_conf *bc = &w->cfg->backends[b];
@@ -113,82 +83,20 @@ worker_servers(struct worker *w, const struct chan_server *v, size_t n)
 	}
 }
 
-/* A message from the master. Returns -1 if the channel must be cut. */
-static int
-worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
-    size_t nfds)
+/* A socket the inbox acknowledged: ours to run. */
+static void
+worker_take(void *arg, int fd, uint32_t frontend, const struct addr *peer,
+    uint64_t id)
 {
-	struct chan_msg m;
-	char err[128];
+	struct worker *w = arg;
 
-	if (chan_decode(buf, len, nfds, &m, err, sizeof(err)) == -1) {
-		log_warnx("worker %d: bad message from master: %s", w->id, err);
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		return -1;
-	}
-	switch (m.type) {
-	case CHAN_CONN:
-		worker_conns(w, &m, fds);
-		return 0;
-	case CHAN_DRAIN:
-		worker_drain(w, "master asked");
-		return 0;
-	case CHAN_SERVER:
-		worker_servers(w, m.servers, m.count);
-		return 0;
-	case CHAN_LOGFD:
-		if (log_adopt_fd(fds[0]) == -1)
-			log_warn("worker %d: new log file", w->id);
-		return 0;
-	default:
-		log_warnx("worker %d: unexpected message type %d", w->id,
-		    m.type);
-		return -1;
-	}
+	session_start(&w->sx, fd, frontend, peer, id);
 }
 
 static void
-worker_chan_cb(evutil_socket_t fd, short what, void *arg)
+worker_settled(void *arg)
 {
-	struct worker *w = arg;
-	struct chan_batch *b = w->batch;
-	int n = CHAN_BATCH;
-
-	for (int i = 0; i < CHAN_READS && n == CHAN_BATCH; i += n) {
-		if ((n = chan_recv_batch(fd, b)) == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			log_warn("worker %d: channel", w->id);
-			goto cut;
-		}
-		for (int k = 0; k < n; k++) {
-			if (b->len[k] == -1)
-				log_warnx("worker %d: truncated message from "
-				    "master", w->id);
-			if (b->len[k] <= 0 || worker_dispatch(w,
-			    (const char *)b->data[k], (size_t)b->len[k],
-			    b->fds[k], b->nfds[k]) == -1) {
-				chan_batch_close(b, k + 1, n);
-				goto cut;
-			}
-		}
-	}
-	worker_ack(w);
-	return;
-cut:
-	/*
-	 * Without a master it can trust, a worker finishes what it has and
-	 * exits. What it took is acknowledged first, then it says bye and
-	 * stops reading: the master sends nothing more and hands what was
-	 * still queued here to other workers (its next send failing would
-	 * tell it too).
-	 */
-	worker_ack(w);
-	worker_send(w, CHAN_BYE, NULL, 0);
-	event_del(w->chan_ev);
-	(void)shutdown(w->chan, SHUT_RD);
-	worker_drain(w, "channel closed");
+	worker_maybe_exit(arg);
 }
 
 static void
@@ -204,19 +112,17 @@ worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(w->base);
 }
 
+/* Finish what we have; the drain timeout ends what is left. */
 static void
-worker_drain(struct worker *w, const char *why)
+worker_drain(void *arg, const char *why)
 {
+	struct worker *w = arg;
 	struct timeval tv;
 
 	if (w->draining)
 		return;
 	w->draining = 1;
 	log_debug("worker %d: draining (%s)", w->id, why);
-	if (TAILQ_EMPTY(&w->sx.sessions)) {
-		event_base_loopbreak(w->base);
-		return;
-	}
 	tv.tv_sec = w->cfg->drain_timeout_ms / 1000;
 	tv.tv_usec = (w->cfg->drain_timeout_ms % 1000) * 1000;
 	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
@@ -274,7 +180,6 @@ worker_stats_changed(struct worker *w)
 	evtimer_add(w->report_timer, &every);
 }
 
-/* A session ended; the worker exits when draining and none is left. */
 static void
 worker_session_note(void *arg, enum session_note what)
 {
@@ -282,14 +187,22 @@ worker_session_note(void *arg, enum session_note what)
 
 	if (what == SESSION_COUNTED)
 		worker_stats_changed(w);
-	else if (w->draining && TAILQ_EMPTY(&w->sx.sessions))
-		event_base_loopbreak(w->base);
+	else
+		worker_maybe_exit(w);
 }
 
 static void
 worker_sigterm(evutil_socket_t sig, short what, void *arg)
 {
-	worker_drain(arg, "SIGTERM");
+	struct worker *w = arg;
+
+	/*
+	 * Draining already: the master asked (and expects nothing more of
+	 * us), or is gone, or we said bye.
+	 */
+	if (!w->draining)
+		inbox_goodbye(&w->in, "SIGTERM");
+	worker_maybe_exit(w);
 }
 
 /* One balancer per backend, every server up until the master says not. */
@@ -343,6 +256,10 @@ worker_sessions_init(struct worker *w)
 	return worker_lb_init(w);
 }
 
+static const struct inbox_ops worker_inbox_ops = {
+	worker_take, worker_servers, worker_drain, worker_settled
+};
+
 static int
 worker_init(struct worker *w, struct config *cfg, int id, int chan)
 {
@@ -350,15 +267,13 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 	w->id = id;
 	w->chan = chan;
 	if ((w->base = event_base_new()) == NULL ||
-	    (w->batch = malloc(sizeof(*w->batch))) == NULL ||
-	    worker_sessions_init(w) == -1)
+	    worker_sessions_init(w) == -1 ||
+	    inbox_init(&w->in, w->base, chan, id, (uint32_t)cfg->nfrontends,
+	    &worker_inbox_ops, w) == -1)
 		return -1;
-	w->chan_ev = event_new(w->base, chan, EV_READ | EV_PERSIST,
-	    worker_chan_cb, w);
 	w->report_timer = evtimer_new(w->base, worker_report_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
-	if (w->chan_ev == NULL || w->report_timer == NULL ||
-	    w->sig_term == NULL || event_add(w->chan_ev, NULL) == -1 ||
+	if (w->report_timer == NULL || w->sig_term == NULL ||
 	    evsignal_add(w->sig_term, NULL) == -1)
 		return -1;
 	return 0;
@@ -386,15 +301,13 @@ worker_free(struct worker *w)
 		worker_report(w);	/* the last word on our counters */
 	if (w->cfg != NULL)
 		worker_sessions_free(w);
-	if (w->chan_ev != NULL)
-		event_free(w->chan_ev);
+	inbox_free(&w->in);
 	if (w->sig_term != NULL)
 		event_free(w->sig_term);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->report_timer != NULL)
 		event_free(w->report_timer);
-	free(w->batch);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	if (w->chan != -1)

@@ -1,0 +1,490 @@
+/* check_inbox.c -- unit tests for a worker's inbox over a real channel */
+#include "ac_config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "channel.h"
+#include "inbox.h"
+#include "net.h"
+
+#define MAXTAKEN	16
+
+/*
+ * The test plays both ends: sv[1] is the master's end of the channel,
+ * sv[0] the inbox's. Each socket sent is one end of a stream socketpair
+ * whose other end (peer) the test keeps, so it sees when every copy of
+ * the sent end is closed.
+ */
+struct fixture {
+	struct event_base	*base;
+	struct inbox		 in;
+	int			 sv[2];
+	int			 nfds_before;
+	int			 taken[MAXTAKEN];	/* fds handed over */
+	uint64_t		 taken_id[MAXTAKEN];
+	int			 ntaken;
+	int			 servers;	/* CHAN_SERVER records seen */
+	const char		*drained;	/* why, once drain was called */
+	long			 filler;
+};
+
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void
+op_take(void *arg, int fd, uint32_t frontend, const struct addr *peer,
+    uint64_t id)
+{
+	struct fixture *f = arg;
+	const struct sockaddr_in *sin = (const void *)&peer->ss;
+
+	ck_assert_int_lt(f->ntaken, MAXTAKEN);
+	ck_assert_uint_eq(frontend, 0);
+	ck_assert_int_eq(sin->sin_family, AF_INET);
+	ck_assert_uint_eq(ntohs(sin->sin_port), 1000 + id);
+	f->taken[f->ntaken] = fd;
+	f->taken_id[f->ntaken++] = id;
+}
+
+static void
+op_servers(void *arg, const struct chan_server *v, size_t n)
+{
+	((struct fixture *)arg)->servers += (int)n;
+}
+
+static void
+op_drain(void *arg, const char *why)
+{
+	struct fixture *f = arg;
+
+	if (f->drained == NULL)
+		f->drained = why;
+}
+
+static void
+op_settled(void *arg)
+{
+}
+
+static const struct inbox_ops ops = {
+	op_take, op_servers, op_drain, op_settled
+};
+
+static void
+setup(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->nfds_before = open_fds();
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    f->sv), 0);
+	ck_assert_ptr_nonnull(f->base = event_base_new());
+	ck_assert_int_eq(inbox_init(&f->in, f->base, f->sv[0], 0, 1, &ops, f),
+	    0);
+}
+
+/* Everything closed: as many descriptors open as before setup(). */
+static void
+teardown(struct fixture *f)
+{
+	for (int i = 0; i < f->ntaken; i++)
+		close(f->taken[i]);
+	inbox_free(&f->in);
+	event_base_free(f->base);
+	close(f->sv[0]);
+	if (f->sv[1] != -1)
+		close(f->sv[1]);
+	ck_assert_int_eq(open_fds(), f->nfds_before);
+}
+
+/* Let the inbox run until it has nothing more to do right now. */
+static void
+pump(struct fixture *f)
+{
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_ne(event_base_loop(f->base, EVLOOP_ONCE |
+		    EVLOOP_NONBLOCK), -1);
+}
+
+/*
+ * Send sockets first..first+n-1 in one CHAN_CONN; peers[] gets the test's
+ * ends. The sent ends are closed here: the inbox has the only copies.
+ */
+static void
+send_conns(struct fixture *f, uint64_t first, int n, int *peers)
+{
+	struct chan_conn recs[CHAN_MAX_FDS];
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	struct sockaddr_in sin;
+	int fds[CHAN_MAX_FDS], pair[2];
+	size_t len;
+
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+		fds[i] = pair[0];
+		peers[i] = pair[1];
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)(1000 + first + i));
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ck_assert_int_eq(chan_conn_set_peer(&recs[i],
+		    (struct sockaddr *)&sin), 0);
+		recs[i].id = first + (uint64_t)i;
+		recs[i].frontend = 0;
+	}
+	len = chan_encode(buf, sizeof(buf), CHAN_CONN, recs, (size_t)n);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_eq(chan_send(f->sv[1], buf, len, fds, (size_t)n), 0);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static void
+send_bare(struct fixture *f, int type)
+{
+	uint64_t buf[2];
+	size_t len = chan_encode(buf, sizeof(buf), type, NULL, 0);
+
+	ck_assert_int_eq(chan_send(f->sv[1], buf, len, NULL, 0), 0);
+}
+
+/* Every copy of the socket whose other end is peer has been closed. */
+static int
+peer_sees_eof(int peer)
+{
+	struct pollfd p = { peer, POLLIN, 0 };
+	char c;
+
+	return poll(&p, 1, 0) == 1 && recv(peer, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+static void
+close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Shrink the inbox end's send buffer and fill it until EAGAIN. */
+static void
+fill(struct fixture *f)
+{
+	uint64_t buf[2];
+	size_t len = chan_encode(buf, sizeof(buf), CHAN_READY, NULL, 0);
+	int one = 1;
+
+	ck_assert_int_eq(setsockopt(f->sv[0], SOL_SOCKET, SO_SNDBUF, &one,
+	    sizeof(one)), 0);
+	while (f->filler < 100000 && chan_send(f->sv[0], buf, len, NULL, 0) ==
+	    0)
+		f->filler++;
+	ck_assert_int_eq(errno, EAGAIN);
+}
+
+/*
+ * The next message on the master's end, past the filler: its type (and
+ * CHAN_ACK's upto in *upto), or 0 when there is none.
+ */
+static int
+next_msg(struct fixture *f, uint64_t *upto)
+{
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	int fds[CHAN_MAX_FDS];
+	struct chan_msg m;
+	char err[128];
+	size_t nfds;
+	ssize_t n;
+
+	do {
+		n = chan_recv(f->sv[1], buf, sizeof(buf), fds, &nfds);
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_eq(chan_decode(buf, (size_t)n, nfds, &m, err,
+		    sizeof(err)), 0);
+	} while (m.type == CHAN_READY);
+	*upto = m.ack;
+	return m.type;
+}
+
+static void
+expect_ack(struct fixture *f, uint64_t want)
+{
+	uint64_t upto = 0;
+
+	ck_assert_int_eq(next_msg(f, &upto), CHAN_ACK);
+	ck_assert_uint_eq(upto, want);
+}
+
+static void
+expect_msg(struct fixture *f, int type)
+{
+	uint64_t upto;
+
+	ck_assert_int_eq(next_msg(f, &upto), type);
+}
+
+START_TEST(test_take_after_ack)
+{
+	struct fixture f;
+	int peers[2];
+
+	setup(&f);
+	send_conns(&f, 1, 2, peers);
+	pump(&f);
+	ck_assert_int_eq(f.ntaken, 2);
+	ck_assert_uint_eq(f.taken_id[0], 1);
+	ck_assert_uint_eq(f.taken_id[1], 2);
+	expect_ack(&f, 2);
+	expect_msg(&f, 0);
+	ck_assert(inbox_idle(&f.in));
+	/* What was handed over is the socket that was sent. */
+	ck_assert_int_eq(write(f.taken[1], "x", 1), 1);
+	ck_assert(!peer_sees_eof(peers[1]));
+	ck_assert_ptr_null(f.drained);
+	close_all(peers, 2);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_full_channel_holds_until_acked)
+{
+	struct fixture f;
+	int peers[2];
+
+	setup(&f);
+	fill(&f);
+	send_conns(&f, 1, 1, &peers[0]);
+	pump(&f);
+	/* Not acknowledged, so not ours: nothing is handed over ... */
+	ck_assert_int_eq(f.ntaken, 0);
+	ck_assert(!inbox_idle(&f.in));
+	/* ... and nothing more is read meanwhile. */
+	send_conns(&f, 2, 1, &peers[1]);
+	pump(&f);
+	ck_assert_int_eq(f.ntaken, 0);
+	/* Room on the channel: the ack goes out, then the sockets. */
+	expect_msg(&f, 0);
+	pump(&f);
+	ck_assert_int_eq(f.ntaken, 2);
+	ck_assert_uint_eq(f.taken_id[0], 1);
+	ck_assert_uint_eq(f.taken_id[1], 2);
+	expect_ack(&f, 1);
+	expect_ack(&f, 2);
+	expect_msg(&f, 0);
+	ck_assert(inbox_idle(&f.in));
+	close_all(peers, 2);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_goodbye_then_discard)
+{
+	struct fixture f;
+	int peers[3];
+
+	setup(&f);
+	send_conns(&f, 1, 1, &peers[0]);
+	pump(&f);
+	ck_assert_int_eq(f.ntaken, 1);
+	inbox_goodbye(&f.in, "SIGTERM");
+	ck_assert_str_eq(f.drained, "SIGTERM");
+	expect_ack(&f, 1);
+	expect_msg(&f, CHAN_BYE);
+	/* What arrives now is closed unread and never acknowledged. */
+	send_conns(&f, 2, 2, &peers[1]);
+	send_bare(&f, CHAN_DRAIN);
+	pump(&f);
+	ck_assert_int_eq(f.ntaken, 1);
+	ck_assert(peer_sees_eof(peers[1]));
+	ck_assert(peer_sees_eof(peers[2]));
+	ck_assert(!peer_sees_eof(peers[0]));
+	expect_msg(&f, 0);
+	ck_assert(inbox_idle(&f.in));
+	close_all(peers, 3);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_goodbye_waits_behind_the_ack)
+{
+	struct fixture f;
+	int peer;
+
+	setup(&f);
+	fill(&f);
+	send_conns(&f, 1, 1, &peer);
+	pump(&f);
+	ck_assert_int_eq(f.ntaken, 0);
+	inbox_goodbye(&f.in, "SIGTERM");
+	ck_assert(!inbox_idle(&f.in));
+	expect_msg(&f, 0);
+	pump(&f);
+	/* Taken before bye: acknowledged, so ours to finish. */
+	ck_assert_int_eq(f.ntaken, 1);
+	expect_ack(&f, 1);
+	expect_msg(&f, CHAN_BYE);
+	expect_msg(&f, 0);
+	ck_assert(inbox_idle(&f.in));
+	close(peer);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_garbage_cuts_after_what_came_before)
+{
+	static const uint32_t junk[2] = { 0x7777, 8 };
+	struct fixture f;
+	int peers[2];
+
+	setup(&f);
+	send_conns(&f, 1, 1, &peers[0]);
+	ck_assert_int_eq(chan_send(f.sv[1], junk, sizeof(junk), NULL, 0), 0);
+	send_conns(&f, 2, 1, &peers[1]);
+	pump(&f);
+	ck_assert_str_eq(f.drained, "garbage from master");
+	ck_assert_int_eq(f.ntaken, 1);
+	ck_assert_uint_eq(f.taken_id[0], 1);
+	ck_assert(peer_sees_eof(peers[1]));
+	expect_ack(&f, 1);
+	expect_msg(&f, CHAN_BYE);
+	expect_msg(&f, 0);
+	close_all(peers, 2);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_records_without_descriptors)
+{
+	struct chan_conn rec;
+	uint64_t buf[8];
+	struct fixture f;
+	size_t len;
+
+	setup(&f);
+	memset(&rec, 0, sizeof(rec));
+	rec.family = AF_INET;
+	rec.id = 1;
+	len = chan_encode(buf, sizeof(buf), CHAN_CONN, &rec, 1);
+	ck_assert_int_eq(chan_send(f.sv[1], buf, len, NULL, 0), 0);
+	pump(&f);
+	ck_assert_str_eq(f.drained, "garbage from master");
+	ck_assert_int_eq(f.ntaken, 0);
+	expect_msg(&f, CHAN_BYE);
+	expect_msg(&f, 0);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_drain_keeps_taking)
+{
+	struct chan_server srv;
+	uint64_t buf[8];
+	struct fixture f;
+	size_t len;
+	int peer;
+
+	setup(&f);
+	memset(&srv, 0, sizeof(srv));
+	len = chan_encode(buf, sizeof(buf), CHAN_SERVER, &srv, 1);
+	ck_assert_int_eq(chan_send(f.sv[1], buf, len, NULL, 0), 0);
+	send_bare(&f, CHAN_DRAIN);
+	send_conns(&f, 1, 1, &peer);
+	pump(&f);
+	ck_assert_int_eq(f.servers, 1);
+	ck_assert_str_eq(f.drained, "master asked");
+	/* Already in flight: still taken and acknowledged, and no bye. */
+	ck_assert_int_eq(f.ntaken, 1);
+	expect_ack(&f, 1);
+	expect_msg(&f, 0);
+	close(peer);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_master_gone)
+{
+	struct fixture f;
+	int peer;
+
+	setup(&f);
+	send_conns(&f, 1, 1, &peer);
+	close(f.sv[1]);
+	f.sv[1] = -1;
+	pump(&f);
+	ck_assert_str_eq(f.drained, "master gone");
+	/* Its copy is gone with it: the socket is ours alone now. */
+	ck_assert_int_eq(f.ntaken, 1);
+	ck_assert(inbox_idle(&f.in));
+	close(peer);
+	teardown(&f);
+}
+END_TEST
+
+START_TEST(test_held_at_exit_are_closed)
+{
+	struct fixture f;
+	int peer;
+
+	setup(&f);
+	fill(&f);
+	send_conns(&f, 1, 1, &peer);
+	pump(&f);
+	ck_assert_int_eq(f.ntaken, 0);
+	inbox_free(&f.in);
+	ck_assert(peer_sees_eof(peer));
+	close(peer);
+	teardown(&f);
+}
+END_TEST
+
+static Suite *
+inbox_suite(void)
+{
+	Suite *s = suite_create("inbox");
+	TCase *tc = tcase_create("channel");
+
+	tcase_add_test(tc, test_take_after_ack);
+	tcase_add_test(tc, test_full_channel_holds_until_acked);
+	tcase_add_test(tc, test_goodbye_then_discard);
+	tcase_add_test(tc, test_goodbye_waits_behind_the_ack);
+	tcase_add_test(tc, test_garbage_cuts_after_what_came_before);
+	tcase_add_test(tc, test_records_without_descriptors);
+	tcase_add_test(tc, test_drain_keeps_taking);
+	tcase_add_test(tc, test_master_gone);
+	tcase_add_test(tc, test_held_at_exit_are_closed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(inbox_suite());
+	int failures;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failures = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+}
