@@ -248,6 +248,30 @@ def sigterm_to_an_idle_worker_ends_it_at_once():
     check_clean_exits(b)
 
 
+def smuggled_socket_is_closed(b, w, be, sid, what):
+    """Send worker W (the master's one channel) a socket numbered SID
+    that the master does not know of: W must close it unread, and run no
+    session for it (it keeps its one connection to the server)."""
+    chan = seqpacket_of(b.pid)
+    try:
+        peer = smuggle_socket(chan, sid)
+    finally:
+        chan.close()
+    how, dt = H.wait_closed(peer, 3.0)
+    peer.close()
+    check(how == 'eof', 'the socket %s was not closed (%s)' % (what, how))
+    check(backend_conns(w, be.port) == 1,
+          'the worker ran a session for the socket %s' % what)
+
+
+def held_ends_then_worker_exits(b, w, held, tag):
+    """W's one connection HELD still works; once closed, W exits."""
+    all_echo(held, tag)
+    held[0].close()
+    H.poll_until(lambda: not H.proc_alive(w), 10,
+                 'worker %d to exit once its connection ended' % w)
+
+
 @h.case(timeout=40)
 def a_worker_that_said_bye_closes_what_still_reaches_it():
     port, b, be = start(workers=1)
@@ -257,26 +281,12 @@ def a_worker_that_said_bye_closes_what_still_reaches_it():
     said_bye(b, w)
     # A socket that reaches it now (as one sent before the bye would) is
     # closed unread: the master still has its copy to hand on.
-    chan = seqpacket_of(b.pid)
-    try:
-        peer = smuggle_socket(chan, 1 << 40)
-    finally:
-        chan.close()
-    how, dt = H.wait_closed(peer, 3.0)
-    check(how == 'eof', 'the socket sent after bye was not closed (%s)'
-          % how)
-    peer.close()
-    check(backend_conns(w, be.port) == 1,
-          'the worker ran a session for a socket it did not take')
-    all_echo(held, 'after the bye')
-    held[0].close()
-    H.poll_until(lambda: not H.proc_alive(w), 10,
-                 'worker %d to exit once its connection ended' % w)
+    smuggled_socket_is_closed(b, w, be, 1 << 40, 'sent after bye')
+    held_ends_then_worker_exits(b, w, held, 'after the bye')
     b.wait_workers(1, exclude=[w])
     for s in open_echoing(port, 5, 'then'):
         s.close()
     check_clean_exits(b)
-
 
 if __name__ == '__main__':
     sys.exit(h.run())

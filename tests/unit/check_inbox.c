@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "chan_helpers.h"
 #include "channel.h"
 #include "inbox.h"
 #include "net.h"
@@ -27,30 +28,14 @@
  * the sent end is closed.
  */
 struct fixture {
-	struct event_base	*base;
+	struct chan_rig		 rig;
 	struct inbox		 in;
-	int			 sv[2];
-	int			 nfds_before;
 	int			 taken[MAXTAKEN];	/* fds handed over */
 	uint64_t		 taken_id[MAXTAKEN];
 	int			 ntaken;
 	int			 servers;	/* CHAN_SERVER records seen */
 	const char		*drained;	/* why, once drain was called */
-	long			 filler;
 };
-
-static int
-open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void
 op_take(void *arg, int fd, uint32_t frontend, const struct addr *peer,
@@ -95,12 +80,9 @@ static void
 setup(struct fixture *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->nfds_before = open_fds();
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-	    f->sv), 0);
-	ck_assert_ptr_nonnull(f->base = event_base_new());
-	ck_assert_int_eq(inbox_init(&f->in, f->base, f->sv[0], 0, 1, &ops, f),
-	    0);
+	chan_rig_open(&f->rig);
+	ck_assert_int_eq(inbox_init(&f->in, f->rig.base, f->rig.sv[0], 0, 1,
+	    &ops, f), 0);
 }
 
 /* Everything closed: as many descriptors open as before setup(). */
@@ -110,20 +92,14 @@ teardown(struct fixture *f)
 	for (int i = 0; i < f->ntaken; i++)
 		close(f->taken[i]);
 	inbox_free(&f->in);
-	event_base_free(f->base);
-	close(f->sv[0]);
-	if (f->sv[1] != -1)
-		close(f->sv[1]);
-	ck_assert_int_eq(open_fds(), f->nfds_before);
+	chan_rig_close(&f->rig);
 }
 
 /* Let the inbox run until it has nothing more to do right now. */
 static void
 pump(struct fixture *f)
 {
-	for (int i = 0; i < 20; i++)
-		ck_assert_int_ne(event_base_loop(f->base, EVLOOP_ONCE |
-		    EVLOOP_NONBLOCK), -1);
+	chan_rig_run(&f->rig, 20);
 }
 
 /*
@@ -154,7 +130,7 @@ send_conns(struct fixture *f, uint64_t first, int n, int *peers)
 	}
 	len = chan_encode(buf, sizeof(buf), CHAN_CONN, recs, (size_t)n);
 	ck_assert_uint_gt(len, 0);
-	ck_assert_int_eq(chan_send(f->sv[1], buf, len, fds, (size_t)n), 0);
+	ck_assert_int_eq(chan_send(f->rig.sv[1], buf, len, fds, (size_t)n), 0);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 }
@@ -165,7 +141,7 @@ send_bare(struct fixture *f, int type)
 	uint64_t buf[2];
 	size_t len = chan_encode(buf, sizeof(buf), type, NULL, 0);
 
-	ck_assert_int_eq(chan_send(f->sv[1], buf, len, NULL, 0), 0);
+	ck_assert_int_eq(chan_send(f->rig.sv[1], buf, len, NULL, 0), 0);
 }
 
 /* Every copy of the socket whose other end is peer has been closed. */
@@ -185,63 +161,19 @@ close_all(int *fds, int n)
 		close(fds[i]);
 }
 
-/* Shrink the inbox end's send buffer and fill it until EAGAIN. */
-static void
-fill(struct fixture *f)
-{
-	uint64_t buf[2];
-	size_t len = chan_encode(buf, sizeof(buf), CHAN_READY, NULL, 0);
-	int one = 1;
-
-	ck_assert_int_eq(setsockopt(f->sv[0], SOL_SOCKET, SO_SNDBUF, &one,
-	    sizeof(one)), 0);
-	while (f->filler < 100000 && chan_send(f->sv[0], buf, len, NULL, 0) ==
-	    0)
-		f->filler++;
-	ck_assert_int_eq(errno, EAGAIN);
-}
-
 /*
- * The next message on the master's end, past the filler: its type (and
- * CHAN_ACK's upto in *upto), or 0 when there is none.
+ * With the channel back to the master full, socket 1 arrives: it is held,
+ * not handed over, since its acknowledgement cannot go out.
  */
-static int
-next_msg(struct fixture *f, uint64_t *upto)
-{
-	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
-	int fds[CHAN_MAX_FDS];
-	struct chan_msg m;
-	char err[128];
-	size_t nfds;
-	ssize_t n;
-
-	do {
-		n = chan_recv(f->sv[1], buf, sizeof(buf), fds, &nfds);
-		if (n == -1 && errno == EAGAIN)
-			return 0;
-		ck_assert_int_gt(n, 0);
-		ck_assert_int_eq(chan_decode(buf, (size_t)n, nfds, &m, err,
-		    sizeof(err)), 0);
-	} while (m.type == CHAN_READY);
-	*upto = m.ack;
-	return m.type;
-}
-
 static void
-expect_ack(struct fixture *f, uint64_t want)
+setup_held(struct fixture *f, int *peer)
 {
-	uint64_t upto = 0;
-
-	ck_assert_int_eq(next_msg(f, &upto), CHAN_ACK);
-	ck_assert_uint_eq(upto, want);
-}
-
-static void
-expect_msg(struct fixture *f, int type)
-{
-	uint64_t upto;
-
-	ck_assert_int_eq(next_msg(f, &upto), type);
+	setup(f);
+	(void)chan_fill(f->rig.sv[0]);
+	send_conns(f, 1, 1, peer);
+	pump(f);
+	ck_assert_int_eq(f->ntaken, 0);
+	ck_assert(!inbox_idle(&f->in));
 }
 
 START_TEST(test_take_after_ack)
@@ -255,8 +187,8 @@ START_TEST(test_take_after_ack)
 	ck_assert_int_eq(f.ntaken, 2);
 	ck_assert_uint_eq(f.taken_id[0], 1);
 	ck_assert_uint_eq(f.taken_id[1], 2);
-	expect_ack(&f, 2);
-	expect_msg(&f, 0);
+	chan_expect(f.rig.sv[1], CHAN_ACK, 2);
+	chan_expect(f.rig.sv[1], 0, 0);
 	ck_assert(inbox_idle(&f.in));
 	/* What was handed over is the socket that was sent. */
 	ck_assert_int_eq(write(f.taken[1], "x", 1), 1);
@@ -272,26 +204,21 @@ START_TEST(test_full_channel_holds_until_acked)
 	struct fixture f;
 	int peers[2];
 
-	setup(&f);
-	fill(&f);
-	send_conns(&f, 1, 1, &peers[0]);
-	pump(&f);
 	/* Not acknowledged, so not ours: nothing is handed over ... */
-	ck_assert_int_eq(f.ntaken, 0);
-	ck_assert(!inbox_idle(&f.in));
+	setup_held(&f, &peers[0]);
 	/* ... and nothing more is read meanwhile. */
 	send_conns(&f, 2, 1, &peers[1]);
 	pump(&f);
 	ck_assert_int_eq(f.ntaken, 0);
 	/* Room on the channel: the ack goes out, then the sockets. */
-	expect_msg(&f, 0);
+	chan_expect(f.rig.sv[1], 0, 0);
 	pump(&f);
 	ck_assert_int_eq(f.ntaken, 2);
 	ck_assert_uint_eq(f.taken_id[0], 1);
 	ck_assert_uint_eq(f.taken_id[1], 2);
-	expect_ack(&f, 1);
-	expect_ack(&f, 2);
-	expect_msg(&f, 0);
+	chan_expect(f.rig.sv[1], CHAN_ACK, 1);
+	chan_expect(f.rig.sv[1], CHAN_ACK, 2);
+	chan_expect(f.rig.sv[1], 0, 0);
 	ck_assert(inbox_idle(&f.in));
 	close_all(peers, 2);
 	teardown(&f);
@@ -309,8 +236,8 @@ START_TEST(test_goodbye_then_discard)
 	ck_assert_int_eq(f.ntaken, 1);
 	inbox_goodbye(&f.in, "SIGTERM");
 	ck_assert_str_eq(f.drained, "SIGTERM");
-	expect_ack(&f, 1);
-	expect_msg(&f, CHAN_BYE);
+	chan_expect(f.rig.sv[1], CHAN_ACK, 1);
+	chan_expect(f.rig.sv[1], CHAN_BYE, 0);
 	/* What arrives now is closed unread and never acknowledged. */
 	send_conns(&f, 2, 2, &peers[1]);
 	send_bare(&f, CHAN_DRAIN);
@@ -319,7 +246,7 @@ START_TEST(test_goodbye_then_discard)
 	ck_assert(peer_sees_eof(peers[1]));
 	ck_assert(peer_sees_eof(peers[2]));
 	ck_assert(!peer_sees_eof(peers[0]));
-	expect_msg(&f, 0);
+	chan_expect(f.rig.sv[1], 0, 0);
 	ck_assert(inbox_idle(&f.in));
 	close_all(peers, 3);
 	teardown(&f);
@@ -331,20 +258,14 @@ START_TEST(test_goodbye_waits_behind_the_ack)
 	struct fixture f;
 	int peer;
 
-	setup(&f);
-	fill(&f);
-	send_conns(&f, 1, 1, &peer);
-	pump(&f);
-	ck_assert_int_eq(f.ntaken, 0);
+	setup_held(&f, &peer);
 	inbox_goodbye(&f.in, "SIGTERM");
 	ck_assert(!inbox_idle(&f.in));
-	expect_msg(&f, 0);
+	chan_expect(f.rig.sv[1], 0, 0);
 	pump(&f);
 	/* Taken before bye: acknowledged, so ours to finish. */
 	ck_assert_int_eq(f.ntaken, 1);
-	expect_ack(&f, 1);
-	expect_msg(&f, CHAN_BYE);
-	expect_msg(&f, 0);
+	chan_expect_bye(f.rig.sv[1], 1);
 	ck_assert(inbox_idle(&f.in));
 	close(peer);
 	teardown(&f);
@@ -359,16 +280,14 @@ START_TEST(test_garbage_cuts_after_what_came_before)
 
 	setup(&f);
 	send_conns(&f, 1, 1, &peers[0]);
-	ck_assert_int_eq(chan_send(f.sv[1], junk, sizeof(junk), NULL, 0), 0);
+	ck_assert_int_eq(chan_send(f.rig.sv[1], junk, sizeof(junk), NULL, 0), 0);
 	send_conns(&f, 2, 1, &peers[1]);
 	pump(&f);
 	ck_assert_str_eq(f.drained, "garbage from master");
 	ck_assert_int_eq(f.ntaken, 1);
 	ck_assert_uint_eq(f.taken_id[0], 1);
 	ck_assert(peer_sees_eof(peers[1]));
-	expect_ack(&f, 1);
-	expect_msg(&f, CHAN_BYE);
-	expect_msg(&f, 0);
+	chan_expect_bye(f.rig.sv[1], 1);
 	close_all(peers, 2);
 	teardown(&f);
 }
@@ -386,12 +305,11 @@ START_TEST(test_records_without_descriptors)
 	rec.family = AF_INET;
 	rec.id = 1;
 	len = chan_encode(buf, sizeof(buf), CHAN_CONN, &rec, 1);
-	ck_assert_int_eq(chan_send(f.sv[1], buf, len, NULL, 0), 0);
+	ck_assert_int_eq(chan_send(f.rig.sv[1], buf, len, NULL, 0), 0);
 	pump(&f);
 	ck_assert_str_eq(f.drained, "garbage from master");
 	ck_assert_int_eq(f.ntaken, 0);
-	expect_msg(&f, CHAN_BYE);
-	expect_msg(&f, 0);
+	chan_expect_bye(f.rig.sv[1], 0);
 	teardown(&f);
 }
 END_TEST
@@ -407,7 +325,7 @@ START_TEST(test_drain_keeps_taking)
 	setup(&f);
 	memset(&srv, 0, sizeof(srv));
 	len = chan_encode(buf, sizeof(buf), CHAN_SERVER, &srv, 1);
-	ck_assert_int_eq(chan_send(f.sv[1], buf, len, NULL, 0), 0);
+	ck_assert_int_eq(chan_send(f.rig.sv[1], buf, len, NULL, 0), 0);
 	send_bare(&f, CHAN_DRAIN);
 	send_conns(&f, 1, 1, &peer);
 	pump(&f);
@@ -415,8 +333,8 @@ START_TEST(test_drain_keeps_taking)
 	ck_assert_str_eq(f.drained, "master asked");
 	/* Already in flight: still taken and acknowledged, and no bye. */
 	ck_assert_int_eq(f.ntaken, 1);
-	expect_ack(&f, 1);
-	expect_msg(&f, 0);
+	chan_expect(f.rig.sv[1], CHAN_ACK, 1);
+	chan_expect(f.rig.sv[1], 0, 0);
 	close(peer);
 	teardown(&f);
 }
@@ -429,8 +347,7 @@ START_TEST(test_master_gone)
 
 	setup(&f);
 	send_conns(&f, 1, 1, &peer);
-	close(f.sv[1]);
-	f.sv[1] = -1;
+	chan_rig_hang_up(&f.rig);
 	pump(&f);
 	ck_assert_str_eq(f.drained, "master gone");
 	/* Its copy is gone with it: the socket is ours alone now. */
@@ -446,11 +363,7 @@ START_TEST(test_held_at_exit_are_closed)
 	struct fixture f;
 	int peer;
 
-	setup(&f);
-	fill(&f);
-	send_conns(&f, 1, 1, &peer);
-	pump(&f);
-	ck_assert_int_eq(f.ntaken, 0);
+	setup_held(&f, &peer);
 	inbox_free(&f.in);
 	ck_assert(peer_sees_eof(peer));
 	close(peer);
@@ -480,11 +393,5 @@ inbox_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(inbox_suite());
-	int failures;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(inbox_suite());
 }
