@@ -31,22 +31,33 @@ inbox_stop(struct inbox *in)
 }
 
 /*
- * Check the sockets of a CHAN_CONN message, received but not yet taken:
- * one for a frontend we do not have is closed (and acknowledged).
+ * Check the sockets of a CHAN_CONN message, received but not yet taken.
+ * The master numbers them on this channel 1, 2, 3... in the order sent,
+ * so "the last id received" is how many were taken: a record out of that
+ * order is garbage (-1). One for a frontend we do not have is closed (and
+ * acknowledged).
  */
 static int
 inbox_conns(struct inbox *in, const struct chan_msg *m, int *fds)
 {
 	for (size_t i = 0; i < m->count; i++) {
-		const struct chan_conn *c = &m->conns[i];
-		if (c->frontend >= in->nfrontends) {
-			log_warnx("worker %d: socket for unknown frontend %u",
-			    in->id, c->frontend);
-			close(fds[i]);
-			fds[i] = -1;
-		}
+		if (m->conns[i].id == in->last_id + 1 + i)
+			continue;
+		log_warnx("worker %d: bad message from master: socket %llu "
+		    "where %llu was due", in->id,
+		    (unsigned long long)m->conns[i].id,
+		    (unsigned long long)(in->last_id + 1 + i));
+		return -1;
 	}
-	in->last_id = m->conns[m->count - 1].id;
+	for (size_t i = 0; i < m->count; i++) {
+		if (m->conns[i].frontend < in->nfrontends)
+			continue;
+		log_warnx("worker %d: socket for unknown frontend %u", in->id,
+		    m->conns[i].frontend);
+		close(fds[i]);
+		fds[i] = -1;
+	}
+	in->last_id += m->count;
 	return 0;
 }
 
@@ -70,7 +81,9 @@ inbox_dispatch(struct inbox *in, int k)
 	}
 	switch (m->type) {
 	case CHAN_CONN:
-		return inbox_conns(in, m, b->fds[k]);
+		if (inbox_conns(in, m, b->fds[k]) == 0)
+			return 0;
+		break;
 	case CHAN_DRAIN:
 		in->ops->drain(in->arg, "master asked");
 		return 0;
@@ -85,9 +98,11 @@ inbox_dispatch(struct inbox *in, int k)
 	default:
 		log_warnx("worker %d: unexpected message type %d", in->id,
 		    m->type);
-		chan_batch_close(b, k, k + 1);
-		return -1;
+		break;
 	}
+	m->type = 0;		/* nothing in it is taken */
+	chan_batch_close(b, k, k + 1);
+	return -1;
 }
 
 /*

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """test_worker.py -- the worker's side of the socket hand-off.
 
-A socket is a worker's only once its acknowledgement reached the master:
+A socket is a worker's only once its acknowledgement reached the master
+(sockets are numbered per channel, 1, 2, 3..., and one out of that order
+is garbage):
 a full channel delays the acknowledgement (and the session) but never
 loses it. A worker that stops on its own (SIGTERM) says bye after its last
 acknowledgement, gets no new socket, finishes its connections, and closes
@@ -287,6 +289,20 @@ def a_worker_that_said_bye_closes_what_still_reaches_it():
     for s in open_echoing(port, 5, 'then'):
         s.close()
     check_clean_exits(b)
+
+
+@h.case(timeout=40)
+def a_socket_out_of_order_is_garbage():
+    # The master numbers the sockets of a channel 1, 2, 3...: a record
+    # out of that order means the worker cannot trust its channel.
+    port, b, be = start(workers=1)
+    (w,) = b.wait_workers(1)
+    held = open_echoing(port, 1)
+    smuggled_socket_is_closed(b, w, be, 1 << 40, 'out of order')
+    wait_log(b, r'baton\[%d\] \w+: worker \d+: bad message from master: '
+             r'socket %d where \d+ was due' % (w, 1 << 40))
+    said_bye(b, w)
+    held_ends_then_worker_exits(b, w, held, 'after the garbage')
 
 if __name__ == '__main__':
     sys.exit(h.run())

@@ -293,6 +293,36 @@ START_TEST(test_garbage_cuts_after_what_came_before)
 }
 END_TEST
 
+/* Sockets come numbered 1, 2, 3... on a channel: anything else is garbage. */
+static void
+out_of_order(uint64_t first_ok, uint64_t then)
+{
+	struct fixture f;
+	int peers[3];
+
+	setup(&f);
+	if (first_ok > 0)
+		send_conns(&f, 1, (int)first_ok, peers);
+	send_conns(&f, then, 2, &peers[first_ok]);
+	pump(&f);
+	ck_assert_str_eq(f.drained, "garbage from master");
+	ck_assert_int_eq(f.ntaken, (int)first_ok);
+	ck_assert(peer_sees_eof(peers[first_ok]));
+	ck_assert(peer_sees_eof(peers[first_ok + 1]));
+	chan_expect_bye(f.rig.sv[1], first_ok);
+	close_all(peers, (int)first_ok + 2);
+	teardown(&f);
+}
+
+START_TEST(test_ids_in_order_only)
+{
+	out_of_order(0, 0);	/* the first is 1 */
+	out_of_order(0, 2);
+	out_of_order(1, 3);	/* a gap */
+	out_of_order(1, 1);	/* again */
+}
+END_TEST
+
 START_TEST(test_records_without_descriptors)
 {
 	struct chan_conn rec;
@@ -382,6 +412,7 @@ inbox_suite(void)
 	tcase_add_test(tc, test_goodbye_then_discard);
 	tcase_add_test(tc, test_goodbye_waits_behind_the_ack);
 	tcase_add_test(tc, test_garbage_cuts_after_what_came_before);
+	tcase_add_test(tc, test_ids_in_order_only);
 	tcase_add_test(tc, test_records_without_descriptors);
 	tcase_add_test(tc, test_drain_keeps_taking);
 	tcase_add_test(tc, test_master_gone);
