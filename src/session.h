@@ -2,34 +2,51 @@
 #ifndef BATON_SESSION_H
 #define BATON_SESSION_H
 
-struct worker;
-struct chan_conn;
+#include <sys/queue.h>
+#include <stdint.h>
+
+#include "relay.h"
+#include "stats.h"
+
+struct addr;
+struct config;
+struct event_base;
+struct lb;
 struct session;
 
-/* Relay buffers: taken from the worker's pool while data waits, then back. */
-#define RBUF_SIZE	(16 * 1024)
+TAILQ_HEAD(session_list, session);
 
-struct rbuf {
-	struct rbuf	*next;		/* in the free pool */
-	unsigned	 off, len;
-	char		 data[RBUF_SIZE];
-};
-
-/* A pipe for splice(), pooled by the worker like the buffers. */
-struct wpipe {
-	struct wpipe	*next;		/* in the free pool */
-	int		 fd[2];
+/* What a session tells the owner of its context, through its hook. */
+enum session_note {
+	SESSION_COUNTED,	/* counters changed: report them soon */
+	SESSION_ENDED,		/* a session closed and is gone */
 };
 
 /*
- * Take ownership of an accepted client socket described by c and start
- * connecting it to a server of its frontend's backend. Never fails: on any
- * error the client is closed and the failure counted.
+ * What the sessions of a process share. Its owner (the worker) fills it
+ * in before the first session_start() and frees it after the last
+ * session_close(); sessions only use it, and tell the owner through note.
  */
-void	session_start(struct worker *w, int fd, const struct chan_conn *c);
+struct session_ctx {
+	struct event_base	*base;
+	const struct config	*cfg;
+	struct lb		*lbs;		/* balancer state, per backend */
+	struct stats_table	 stats;		/* this process's counters */
+	struct relay_pool	 pool;		/* buffers, pipes, scratch */
+	struct session_list	 sessions;	/* the open ones */
+	void			(*note)(void *arg, enum session_note what);
+	void			*note_arg;
+};
+
+/*
+ * Take ownership of an accepted client socket fd of frontend fe, whose
+ * peer is the client's address (id names it in the log), and start
+ * connecting it to a server of the frontend's backend. Never fails: on
+ * any error the client is closed and the failure counted.
+ */
+void	session_start(struct session_ctx *x, int fd, uint32_t fe,
+	    const struct addr *peer, uint64_t id);
 /* End a session for the given reason: close both sockets, free it all. */
 void	session_close(struct session *s, const char *reason);
-/* Give the worker's pooled buffers back to the system. */
-void	session_free_pool(struct worker *w);
 
 #endif

@@ -14,17 +14,33 @@
 
 #include <event2/event.h>
 
+#include "balance.h"
 #include "channel.h"
 #include "config.h"
+#include "inbox.h"
 #include "log.h"
 #include "net.h"
 #include "session.h"
 #include "worker.h"
 
-#define CHAN_READS	64	/* messages per wake-up before yielding */
+/* The one state struct of a worker process. */
+struct worker {
+	struct event_base	*base;
+	struct config		*cfg;
+	int			 id;
+	int			 chan;		/* to the master */
+	struct inbox		 in;		/* what the master sends */
+	struct event		*sig_term;
+	struct event		*drain_timer;
+	int			 draining;
 
-static void	worker_drain(struct worker *w, const char *why);
-static void	worker_report_cb(evutil_socket_t, short, void *);
+	struct session_ctx	 sx;		/* what its sessions share */
+	struct event		*report_timer;
+	int			 report_armed;
+};
+
+static void	worker_drain(void *arg, const char *why);
+static void	worker_stats_changed(struct worker *w);
 
 static void
 worker_send(struct worker *w, int type, const void *rec, size_t count)
@@ -38,42 +54,20 @@ worker_send(struct worker *w, int type, const void *rec, size_t count)
 		    type);
 }
 
+/* The worker exits once draining is done and the master has heard all. */
 static void
-worker_conns(struct worker *w, const struct chan_msg *m, const int *fds)
+worker_maybe_exit(struct worker *w)
 {
-	for (size_t i = 0; i < m->count; i++) {
-		const struct chan_conn *c = &m->conns[i];
-		if (c->frontend >= w->cfg->nfrontends) {
-			log_warnx("worker %d: socket for unknown frontend %u",
-			    w->id, c->frontend);
-			close(fds[i]);
-			continue;
-		}
-		session_start(w, fds[i], c);
-	}
-	w->acked = m->conns[m->count - 1].id;
-}
-
-/*
- * Acknowledge the sockets received so far: once per wake-up, not per
- * message, and before any of them is read from.
- */
-static void
-worker_ack(struct worker *w)
-{
-	struct chan_ack ack;
-
-	if (w->acked == w->acked_sent)
-		return;
-	ack.upto = w->acked;
-	w->acked_sent = w->acked;
-	worker_send(w, CHAN_ACK, &ack, 1);
+	if (w->draining && TAILQ_EMPTY(&w->sx.sessions) && inbox_idle(&w->in))
+		event_base_loopbreak(w->base);
 }
 
 /* Server states from the master's health checks. */
 static void
-worker_servers(struct worker *w, const struct chan_server *v, size_t n)
+worker_servers(void *arg, const struct chan_server *v, size_t n)
 {
+	struct worker *w = arg;
+
 	for (size_t i = 0; i < n; i++) {
 		for (size_t b = 0; b < w->cfg->nbackends; b++) {
 			const struct backend_conf *bc = &w->cfg->backends[b];
@@ -81,7 +75,7 @@ worker_servers(struct worker *w, const struct chan_server *v, size_t n)
 			if (v[i].server < bc->server_base ||
 			    v[i].server >= bc->server_base + bc->nservers)
 				continue;
-			ls = &w->backends[b].lb.servers[v[i].server -
+			ls = &w->sx.lbs[b].servers[v[i].server -
 			    bc->server_base];
 			ls->up = v[i].up != 0;
 			ls->soft_down = v[i].soft_down != 0;
@@ -89,82 +83,20 @@ worker_servers(struct worker *w, const struct chan_server *v, size_t n)
 	}
 }
 
-/* A message from the master. Returns -1 if the channel must be cut. */
-static int
-worker_dispatch(struct worker *w, const char *buf, size_t len, int *fds,
-    size_t nfds)
+/* A socket the inbox acknowledged: ours to run. */
+static void
+worker_take(void *arg, int fd, uint32_t frontend, const struct addr *peer,
+    uint64_t id)
 {
-	struct chan_msg m;
-	char err[128];
+	struct worker *w = arg;
 
-	if (chan_decode(buf, len, nfds, &m, err, sizeof(err)) == -1) {
-		log_warnx("worker %d: bad message from master: %s", w->id, err);
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		return -1;
-	}
-	switch (m.type) {
-	case CHAN_CONN:
-		worker_conns(w, &m, fds);
-		return 0;
-	case CHAN_DRAIN:
-		worker_drain(w, "master asked");
-		return 0;
-	case CHAN_SERVER:
-		worker_servers(w, m.servers, m.count);
-		return 0;
-	case CHAN_LOGFD:
-		if (log_adopt_fd(fds[0]) == -1)
-			log_warn("worker %d: new log file", w->id);
-		return 0;
-	default:
-		log_warnx("worker %d: unexpected message type %d", w->id,
-		    m.type);
-		return -1;
-	}
+	session_start(&w->sx, fd, frontend, peer, id);
 }
 
 static void
-worker_chan_cb(evutil_socket_t fd, short what, void *arg)
+worker_settled(void *arg)
 {
-	struct worker *w = arg;
-	struct chan_batch *b = w->batch;
-	int n = CHAN_BATCH;
-
-	for (int i = 0; i < CHAN_READS && n == CHAN_BATCH; i += n) {
-		if ((n = chan_recv_batch(fd, b)) == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			log_warn("worker %d: channel", w->id);
-			goto cut;
-		}
-		for (int k = 0; k < n; k++) {
-			if (b->len[k] == -1)
-				log_warnx("worker %d: truncated message from "
-				    "master", w->id);
-			if (b->len[k] <= 0 || worker_dispatch(w,
-			    (const char *)b->data[k], (size_t)b->len[k],
-			    b->fds[k], b->nfds[k]) == -1) {
-				chan_batch_close(b, k + 1, n);
-				goto cut;
-			}
-		}
-	}
-	worker_ack(w);
-	return;
-cut:
-	/*
-	 * Without a master it can trust, a worker finishes what it has and
-	 * exits. What it took is acknowledged first, then it says bye and
-	 * stops reading: the master sends nothing more and hands what was
-	 * still queued here to other workers (its next send failing would
-	 * tell it too).
-	 */
-	worker_ack(w);
-	worker_send(w, CHAN_BYE, NULL, 0);
-	event_del(w->chan_ev);
-	(void)shutdown(w->chan, SHUT_RD);
-	worker_drain(w, "channel closed");
+	worker_maybe_exit(arg);
 }
 
 static void
@@ -174,25 +106,23 @@ worker_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	struct session *s;
 
 	log_notice("worker %d: drain timeout, closing %s", w->id,
-	    TAILQ_EMPTY(&w->sessions) ? "nothing" : "open connections");
-	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+	    TAILQ_EMPTY(&w->sx.sessions) ? "nothing" : "open connections");
+	while ((s = TAILQ_FIRST(&w->sx.sessions)) != NULL)
 		session_close(s, "drain timeout");
 	event_base_loopbreak(w->base);
 }
 
+/* Finish what we have; the drain timeout ends what is left. */
 static void
-worker_drain(struct worker *w, const char *why)
+worker_drain(void *arg, const char *why)
 {
+	struct worker *w = arg;
 	struct timeval tv;
 
 	if (w->draining)
 		return;
 	w->draining = 1;
 	log_debug("worker %d: draining (%s)", w->id, why);
-	if (TAILQ_EMPTY(&w->sessions)) {
-		event_base_loopbreak(w->base);
-		return;
-	}
 	tv.tv_sec = w->cfg->drain_timeout_ms / 1000;
 	tv.tv_usec = (w->cfg->drain_timeout_ms % 1000) * 1000;
 	w->drain_timer = evtimer_new(w->base, worker_drain_timeout, w);
@@ -209,10 +139,10 @@ worker_report(struct worker *w)
 {
 	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
 	struct stat_record recs[CHAN_MAX_STATS];
-	size_t n, len, first = 0, total = stats_nrecords(&w->stats);
+	size_t n, len, first = 0, total = stats_nrecords(&w->sx.stats);
 
 	while (first < total) {
-		n = stats_records(&w->stats, first, recs, CHAN_MAX_STATS);
+		n = stats_records(&w->sx.stats, first, recs, CHAN_MAX_STATS);
 		len = chan_encode(buf, sizeof(buf), CHAN_STATS, recs, n);
 		if (len == 0 || chan_send(w->chan, buf, len, NULL, 0) == -1) {
 			if (errno == EPIPE || errno == ECONNRESET)
@@ -238,7 +168,8 @@ worker_report_cb(evutil_socket_t fd, short what, void *arg)
 	worker_report(w);
 }
 
-void
+/* Counters changed: report them to the master within 250 ms. */
+static void
 worker_stats_changed(struct worker *w)
 {
 	static const struct timeval every = { 0, 250 * 1000 };
@@ -249,47 +180,51 @@ worker_stats_changed(struct worker *w)
 	evtimer_add(w->report_timer, &every);
 }
 
-void
-worker_session_done(struct worker *w)
+static void
+worker_session_note(void *arg, enum session_note what)
 {
-	if (w->draining && TAILQ_EMPTY(&w->sessions))
-		event_base_loopbreak(w->base);
+	struct worker *w = arg;
+
+	if (what == SESSION_COUNTED)
+		worker_stats_changed(w);
+	else
+		worker_maybe_exit(w);
 }
 
 static void
 worker_sigterm(evutil_socket_t sig, short what, void *arg)
 {
-	worker_drain(arg, "SIGTERM");
+	struct worker *w = arg;
+
+	/*
+	 * Draining already: the master asked (and expects nothing more of
+	 * us), or is gone, or we said bye.
+	 */
+	if (!w->draining)
+		inbox_goodbye(&w->in, "SIGTERM");
+	worker_maybe_exit(w);
 }
 
+/* One balancer per backend, every server up until the master says not. */
 static int
-worker_init(struct worker *w, struct config *cfg, int id, int chan)
+worker_lb_init(struct worker *w)
 {
-	w->cfg = cfg;
-	w->id = id;
-	w->chan = chan;
-	TAILQ_INIT(&w->sessions);
-	if ((w->base = event_base_new()) == NULL)
-		return -1;
-	if ((w->scratch = malloc(RBUF_SIZE)) == NULL ||
-	    (w->batch = malloc(sizeof(*w->batch))) == NULL)
-		return -1;
-	w->backends = calloc(cfg->nbackends, sizeof(*w->backends));
-	if (w->backends == NULL || stats_table_init(&w->stats, cfg) == -1)
+	const struct config *cfg = w->cfg;
+
+	if ((w->sx.lbs = calloc(cfg->nbackends, sizeof(*w->sx.lbs))) == NULL)
 		return -1;
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct backend_conf *bc = &cfg->backends[i];
-		struct wbackend *wb = &w->backends[i];
-		wb->lb.algo = bc->balance;
-		wb->lb.n = bc->nservers;
-		wb->lb.servers = calloc(bc->nservers, sizeof(*wb->lb.servers));
-		if (wb->lb.servers == NULL)
+		struct lb *lb = &w->sx.lbs[i];
+		lb->algo = bc->balance;
+		lb->n = bc->nservers;
+		if ((lb->servers = calloc(bc->nservers,
+		    sizeof(*lb->servers))) == NULL)
 			return -1;
-		wb->lb.rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
-		    i;
+		lb->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ i;
 		for (size_t j = 0; j < bc->nservers; j++) {
 			const struct server_conf *sc = &bc->servers[j];
-			struct lb_server *ls = &wb->lb.servers[j];
+			struct lb_server *ls = &lb->servers[j];
 			ls->weight = (int)sc->weight;
 			ls->backup = sc->backup;
 			ls->up = 1;
@@ -301,17 +236,58 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 				    cfg->workers - 1) / cfg->workers;
 		}
 	}
-	w->chan_ev = event_new(w->base, chan, EV_READ | EV_PERSIST,
-	    worker_chan_cb, w);
-	if ((w->report_timer = evtimer_new(w->base, worker_report_cb, w)) ==
-	    NULL)
+	return 0;
+}
+
+/* What sessions share: the base, balancers, counters, buffer pool. */
+static int
+worker_sessions_init(struct worker *w)
+{
+	struct session_ctx *x = &w->sx;
+
+	x->base = w->base;
+	x->cfg = w->cfg;
+	x->note = worker_session_note;
+	x->note_arg = w;
+	TAILQ_INIT(&x->sessions);
+	if (relay_pool_init(&x->pool, w->cfg->splice) == -1 ||
+	    stats_table_init(&x->stats, w->cfg) == -1)
 		return -1;
+	return worker_lb_init(w);
+}
+
+static const struct inbox_ops worker_inbox_ops = {
+	worker_take, worker_servers, worker_drain, worker_settled
+};
+
+static int
+worker_init(struct worker *w, struct config *cfg, int id, int chan)
+{
+	w->cfg = cfg;
+	w->id = id;
+	w->chan = chan;
+	if ((w->base = event_base_new()) == NULL ||
+	    worker_sessions_init(w) == -1 ||
+	    inbox_init(&w->in, w->base, chan, id, (uint32_t)cfg->nfrontends,
+	    &worker_inbox_ops, w) == -1)
+		return -1;
+	w->report_timer = evtimer_new(w->base, worker_report_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
-	if (w->chan_ev == NULL || w->sig_term == NULL ||
-	    event_add(w->chan_ev, NULL) == -1 ||
+	if (w->report_timer == NULL || w->sig_term == NULL ||
 	    evsignal_add(w->sig_term, NULL) == -1)
 		return -1;
 	return 0;
+}
+
+/* After the last session: what they shared. */
+static void
+worker_sessions_free(struct worker *w)
+{
+	relay_pool_free(&w->sx.pool);
+	for (size_t i = 0; w->sx.lbs != NULL && i < w->cfg->nbackends; i++)
+		free(w->sx.lbs[i].servers);
+	free(w->sx.lbs);
+	stats_table_free(&w->sx.stats);
 }
 
 static void
@@ -319,25 +295,19 @@ worker_free(struct worker *w)
 {
 	struct session *s;
 
-	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+	while ((s = TAILQ_FIRST(&w->sx.sessions)) != NULL)
 		session_close(s, "worker exit");
 	if (w->report_timer != NULL)
 		worker_report(w);	/* the last word on our counters */
-	session_free_pool(w);
-	if (w->chan_ev != NULL)
-		event_free(w->chan_ev);
+	if (w->cfg != NULL)
+		worker_sessions_free(w);
+	inbox_free(&w->in);
 	if (w->sig_term != NULL)
 		event_free(w->sig_term);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
 	if (w->report_timer != NULL)
 		event_free(w->report_timer);
-	for (size_t i = 0; w->backends != NULL && i < w->cfg->nbackends; i++)
-		free(w->backends[i].lb.servers);
-	free(w->backends);
-	stats_table_free(&w->stats);
-	free(w->scratch);
-	free(w->batch);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	if (w->chan != -1)

@@ -1,0 +1,69 @@
+/* inbox.h -- a worker's end of the channel: messages in, sockets taken */
+#ifndef BATON_INBOX_H
+#define BATON_INBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channel.h"
+#include "outbox.h"
+
+struct addr;
+struct event;
+struct event_base;
+
+/* What the inbox asks of its owner (the worker). */
+struct inbox_ops {
+	/* A socket is acknowledged: it is the owner's now, to run. */
+	void	(*take)(void *arg, int fd, uint32_t frontend,
+		    const struct addr *peer, uint64_t id);
+	/* Server states from the master's health checks (CHAN_SERVER). */
+	void	(*servers)(void *arg, const struct chan_server *v, size_t n);
+	/* Finish and exit: the master asked, sent garbage, or is gone. */
+	void	(*drain)(void *arg, const char *why);
+	/* The inbox woke up and did something: check whether to exit. */
+	void	(*settled)(void *arg);
+};
+
+/*
+ * The inbox owns every socket the master sent until it is acknowledged;
+ * then ops->take() gets it. Received sockets wait (held, with the channel
+ * not read meanwhile) while their acknowledgement waits in the outbox for
+ * room on the channel. After inbox_goodbye(), or garbage from the master,
+ * the inbox takes nothing more: it reads on only to close every
+ * descriptor that arrives (discard), so none that the master hands to
+ * another worker stays open here.
+ */
+struct inbox {
+	int			 fd;		/* the channel; not ours */
+	int			 id;		/* the worker's, for the log */
+	uint32_t		 nfrontends;
+	struct event		*ev;		/* EV_READ, added while reading */
+	struct outbox		 out;		/* CHAN_ACK, then CHAN_BYE */
+	struct chan_batch	*batch;		/* messages being read */
+	struct chan_msg		 msgs[CHAN_BATCH];	/* the batch, decoded */
+	int			 held;		/* msgs[0, held) await the ack */
+	uint64_t		 last_id;	/* of the last socket received */
+	unsigned		 discarding:1;	/* said bye: takes no socket */
+	unsigned		 stopped:1;	/* reads no more */
+	const struct inbox_ops	*ops;
+	void			*arg;
+};
+
+/*
+ * Start reading channel fd of worker id, whose configuration has
+ * nfrontends frontends. Returns 0, or -1 when out of memory.
+ */
+int	inbox_init(struct inbox *in, struct event_base *base, int fd, int id,
+	    uint32_t nfrontends, const struct inbox_ops *ops, void *arg);
+/* Stop; the sockets still held are closed (the master has them). */
+void	inbox_free(struct inbox *in);
+/*
+ * Take no more sockets: acknowledge what was received, then CHAN_BYE,
+ * then discard whatever arrives. Calls ops->drain().
+ */
+void	inbox_goodbye(struct inbox *in, const char *why);
+/* Nothing held and nothing waiting to be sent: the owner may exit. */
+int	inbox_idle(const struct inbox *in);
+
+#endif

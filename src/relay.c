@@ -1,0 +1,451 @@
+/* relay.c -- the byte-moving core: both ways, backpressure, half-close */
+#include "ac_config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "relay.h"
+#include "tls.h"
+
+#define POOL_MAX	64	/* free relay buffers a pool keeps */
+#define PUMP_ROUNDS	16	/* reads per direction per wake-up: fairness */
+#define PIPES_MAX	1024	/* pipes a pool may hold for splice() */
+#define PIPE_CHUNK	(256 * 1024)	/* bytes per splice(): a pipe's size */
+
+static struct rbuf *
+relay_buf_get(struct relay_pool *p)
+{
+	struct rbuf *b = p->free_bufs;
+
+	if (b != NULL) {
+		p->free_bufs = b->next;
+		p->nfree_bufs--;
+	} else if ((b = malloc(sizeof(*b))) == NULL) {
+		return NULL;
+	}
+	b->next = NULL;
+	b->off = b->len = 0;
+	return b;
+}
+
+static void
+relay_buf_put(struct relay_pool *p, struct rbuf *b)
+{
+	if (p->nfree_bufs >= POOL_MAX) {
+		free(b);
+		return;
+	}
+	b->next = p->free_bufs;
+	p->free_bufs = b;
+	p->nfree_bufs++;
+}
+
+/* Keep what dst did not take (at most RELAY_BUF_SIZE) in a pooled buffer. */
+static int
+relay_keep(struct relay_pool *p, struct relay_half *h, const char *data,
+    size_t n)
+{
+	if (n == 0)
+		return 0;
+	if ((h->buf = relay_buf_get(p)) == NULL)
+		return -1;
+	h->buf->len = (unsigned)n;
+	memcpy(h->buf->data, data, n);
+	return 0;
+}
+
+/* A pipe for splice(), from the pool; NULL when the pool is used up. */
+static struct rpipe *
+relay_pipe_get(struct relay_pool *pool)
+{
+	struct rpipe *p = pool->free_pipes;
+
+	if (p != NULL) {
+		pool->free_pipes = p->next;
+		return p;
+	}
+	if (pool->npipes >= PIPES_MAX || (p = malloc(sizeof(*p))) == NULL)
+		return NULL;
+	if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		free(p);
+		return NULL;
+	}
+	/* Fewer, larger splices; the pages are only used while data flows. */
+	(void)fcntl(p->fd[0], F_SETPIPE_SZ, PIPE_CHUNK);
+	pool->npipes++;
+	return p;
+}
+
+static void
+relay_pipe_put(struct relay_pool *pool, struct rpipe *p)
+{
+	p->next = pool->free_pipes;
+	pool->free_pipes = p;
+}
+
+/* A pipe that still holds bytes cannot be reused: close it. */
+static void
+relay_pipe_discard(struct relay_pool *pool, struct rpipe *p)
+{
+	close(p->fd[0]);
+	close(p->fd[1]);
+	free(p);
+	pool->npipes--;
+}
+
+int
+relay_pool_init(struct relay_pool *p, int splice)
+{
+	memset(p, 0, sizeof(*p));
+	p->splice = splice;
+	if ((p->scratch = malloc(RELAY_BUF_SIZE)) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+relay_pool_free(struct relay_pool *p)
+{
+	struct rbuf *b;
+	struct rpipe *pp;
+
+	while ((b = p->free_bufs) != NULL) {
+		p->free_bufs = b->next;
+		free(b);
+	}
+	p->nfree_bufs = 0;
+	while ((pp = p->free_pipes) != NULL) {
+		p->free_pipes = pp->next;
+		relay_pipe_discard(p, pp);
+	}
+	free(p->scratch);
+	p->scratch = NULL;
+}
+
+void
+relay_init(struct relay *r, struct relay_pool *pool, int fd)
+{
+	memset(r, 0, sizeof(*r));
+	r->pool = pool;
+	r->client.fd = fd;
+	r->server.fd = -1;
+}
+
+void
+relay_side_close(struct relay_side *sd)
+{
+	if (sd->fd == -1)
+		return;
+	event_del(&sd->ev);
+	close(sd->fd);
+	sd->fd = -1;
+}
+
+static void
+relay_half_free(struct relay_pool *pool, struct relay_half *h)
+{
+	if (h->buf != NULL)
+		relay_buf_put(pool, h->buf);
+	if (h->pipe != NULL && h->inpipe == 0)
+		relay_pipe_put(pool, h->pipe);
+	else if (h->pipe != NULL)
+		relay_pipe_discard(pool, h->pipe);
+	h->buf = NULL;
+	h->pipe = NULL;
+}
+
+void
+relay_free(struct relay *r)
+{
+	relay_side_close(&r->client);
+	relay_side_close(&r->server);
+	relay_half_free(r->pool, &r->up);
+	relay_half_free(r->pool, &r->down);
+}
+
+static int
+relay_send(struct relay *r, struct relay_side *dst, const char *p, size_t n,
+    size_t *sent)
+{
+	ssize_t k;
+
+	*sent = 0;
+	if (!dst->writable)
+		return 0;
+	if (dst == &r->client && r->ssl != NULL) {
+		int want_read;
+		k = tls_write(r->ssl, p, n, &want_read);
+	} else {
+		do
+			k = send(dst->fd, p, n, MSG_NOSIGNAL);
+		while (k == -1 && errno == EINTR);
+	}
+	if (k == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			dst->writable = 0;
+			return 0;
+		}
+		return -1;
+	}
+	*sent = (size_t)k;
+	if ((size_t)k < n)
+		dst->writable = 0;	/* send buffer full: wait for the edge */
+	return 0;
+}
+
+int
+relay_queue(struct relay *r, const char *p, size_t n)
+{
+	size_t sent;
+
+	r->server.writable = 1;
+	if (relay_send(r, &r->server, p, n, &sent) == -1)
+		return -1;
+	return relay_keep(r->pool, &r->up, p + sent, n - sent);
+}
+
+/*
+ * Write what the half holds (a buffer or a pipe) to dst. Returns 1 when
+ * nothing is left, 0 when dst would block, -1 on error.
+ */
+static int
+relay_flush(struct relay *r, struct relay_half *h, struct relay_side *dst,
+    uint64_t *count_out)
+{
+	size_t sent;
+	ssize_t n;
+
+	if (h->buf != NULL) {
+		struct rbuf *b = h->buf;
+		if (relay_send(r, dst, b->data + b->off, b->len - b->off,
+		    &sent) == -1)
+			return -1;
+		b->off += (unsigned)sent;
+		*count_out += sent;
+		if (sent > 0)
+			r->moved = 1;
+		if (b->off < b->len)
+			return 0;
+		relay_buf_put(r->pool, b);
+		h->buf = NULL;
+	}
+	while (h->inpipe > 0) {
+		if (!dst->writable)
+			return 0;
+		n = splice(h->pipe->fd[0], NULL, dst->fd, NULL, h->inpipe,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			dst->writable = 0;
+			return 0;
+		}
+		if (n <= 0)
+			return -1;
+		h->inpipe -= (size_t)n;
+		*count_out += (uint64_t)n;
+		r->moved = 1;
+	}
+	if (h->pipe != NULL) {
+		relay_pipe_put(r->pool, h->pipe); /* an idle relay holds none */
+		h->pipe = NULL;
+	}
+	return 1;
+}
+
+/*
+ * Read from src straight into a pipe, for dst to take from it: the bytes
+ * never visit user space. Returns what recv() would, or -2 without a pipe.
+ */
+static ssize_t
+relay_splice_in(struct relay *r, struct relay_half *h,
+    struct relay_side *src)
+{
+	ssize_t n;
+
+	if (h->pipe == NULL && (h->pipe = relay_pipe_get(r->pool)) == NULL)
+		return -2;
+	do
+		n = splice(src->fd, NULL, h->pipe->fd[1], NULL, PIPE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		h->inpipe = (size_t)n;
+	return n;
+}
+
+/*
+ * Read into the pool's scratch buffer and write straight out again; only
+ * what dst does not take is kept, in a pooled buffer. A read that fills
+ * the scratch buffer means bulk data: the half switches to splice().
+ */
+static ssize_t
+relay_copy(struct relay *r, struct relay_half *h, struct relay_side *src,
+    struct relay_side *dst, uint64_t *count_out)
+{
+	char *scratch = r->pool->scratch;
+	size_t sent;
+	ssize_t n;
+
+	if (src == &r->client && r->ssl != NULL) {
+		int want_write;
+		n = tls_read(r->ssl, scratch, RELAY_BUF_SIZE, &want_write);
+		if (n == -1 && want_write) {
+			/* TLS must write first: wait for writable, stay readable */
+			src->writable = 0;
+			errno = EINPROGRESS;
+		}
+	} else {
+		do
+			n = recv(src->fd, scratch, RELAY_BUF_SIZE, 0);
+		while (n == -1 && errno == EINTR);
+	}
+	if (n <= 0)
+		return n;
+	if ((size_t)n == RELAY_BUF_SIZE && r->pool->splice && r->ssl == NULL)
+		h->splice = 1;
+	if (relay_send(r, dst, scratch, (size_t)n, &sent) == -1)
+		return -3;
+	*count_out += sent;
+	if (relay_keep(r->pool, h, scratch + sent, (size_t)n - sent) == -1)
+		return -4;
+	return n;
+}
+
+/*
+ * src reached its end and everything it gave is out: shut down dst's
+ * write side once. Returns -1 on error.
+ */
+static int
+relay_shut(struct relay *r, struct relay_half *h, struct relay_side *dst)
+{
+	if (h->shut)
+		return 0;
+	h->shut = 1;
+	if (dst == &r->client && r->ssl != NULL)
+		tls_close_notify(r->ssl);
+	/* The other way done too: it closes now, and close() sends the FIN. */
+	if ((h == &r->up ? r->down.shut : r->up.shut) && r->ssl == NULL)
+		return 0;
+	if (shutdown(dst->fd, SHUT_WR) == -1 && errno != ENOTCONN)
+		return -1;
+	return 0;
+}
+
+/*
+ * Move bytes from src to dst until one of them would block. src is not
+ * read again while what it gave has not all been written: that is the
+ * backpressure. Returns -1 with *why set on error.
+ */
+static int
+relay_pump(struct relay *r, struct relay_half *h, struct relay_side *src,
+    struct relay_side *dst, uint64_t *count_in, uint64_t *count_out,
+    const char **why)
+{
+	ssize_t n;
+	int rc;
+
+	for (int round = 0;; round++) {
+		if ((rc = relay_flush(r, h, dst, count_out)) == -1)
+			goto write_error;
+		if (rc == 0)
+			return 0;
+		if (h->eof) {
+			if (relay_shut(r, h, dst) == -1)
+				goto write_error;
+			return 0;
+		}
+		if (!src->readable)
+			return 0;
+		if (round == PUMP_ROUNDS) {
+			/*
+			 * Fair share used with src still readable: the edge is
+			 * spent, so come back after the other relays.
+			 */
+			event_active(&src->ev, EV_READ, 1);
+			return 0;
+		}
+		n = -2;
+		if (h->splice)
+			n = relay_splice_in(r, h, src);
+		if (n == -2)
+			n = relay_copy(r, h, src, dst, count_out);
+		if (n == -3)
+			goto write_error;
+		if (n == -4) {
+			*why = "out of memory";
+			return -1;
+		}
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				src->readable = 0;
+				continue;	/* gives back an empty pipe */
+			}
+			if (errno == EINPROGRESS)
+				return 0;
+			/*
+			 * A reset (as nginx does): what was read before it
+			 * still goes out, then this way ends as at EOF.
+			 */
+			r->err = errno;
+			h->eof = 1;
+			src->readable = 0;
+			continue;
+		}
+		if (n == 0) {
+			h->eof = 1;
+			src->readable = 0;
+			continue;
+		}
+		/*
+		 * A short recv() drained the socket; the next byte re-arms.
+		 * Not so a short splice(), which may stop at the pipe's slots
+		 * with more queued: read on until EAGAIN then.
+		 */
+		if (!h->splice && (size_t)n < RELAY_BUF_SIZE && !src->rdhup &&
+		    !(src == &r->client && r->ssl != NULL))
+			src->readable = 0;
+		*count_in += (uint64_t)n;
+		r->moved = 1;
+	}
+write_error:
+	*why = dst == &r->client ? "client write error" : "server write error";
+	r->err = errno;
+	return -1;
+}
+
+int
+relay_run(struct relay *r, const char **why)
+{
+	uint64_t dummy = 0;
+
+	if (relay_pump(r, &r->up, &r->client, &r->server, &r->bytes_in,
+	    &dummy, why) == -1 ||
+	    relay_pump(r, &r->down, &r->server, &r->client, &dummy,
+	    &r->bytes_out, why) == -1)
+		return -1;
+	return r->up.shut && r->down.shut;
+}
+
+/*
+ * EV_CLOSED (EPOLLRDHUP) means the peer is done sending: read on until
+ * EOF. libevent reports EPOLLHUP as plain read|write, without EV_CLOSED;
+ * a socket hangs up only once its write side is shut too, so after we
+ * shut it (wshut) every read event is treated the same way.
+ */
+void
+relay_mark(struct relay_side *sd, short what, int wshut)
+{
+	if (what & (EV_READ | EV_CLOSED))
+		sd->readable = 1;
+	if ((what & EV_CLOSED) || ((what & EV_READ) && wshut))
+		sd->rdhup = 1;
+	if (what & EV_WRITE)
+		sd->writable = 1;
+}

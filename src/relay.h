@@ -1,0 +1,107 @@
+/* relay.h -- the byte-moving core: both ways, backpressure, half-close */
+#ifndef BATON_RELAY_H
+#define BATON_RELAY_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event_struct.h>
+
+#include "tls.h"
+
+/* Relay buffers: taken from the pool while data waits, then back. */
+#define RELAY_BUF_SIZE	(16 * 1024)
+
+struct rbuf {
+	struct rbuf	*next;		/* in the free pool */
+	unsigned	 off, len;
+	char		 data[RELAY_BUF_SIZE];
+};
+
+/* A pipe for splice(), pooled like the buffers. */
+struct rpipe {
+	struct rpipe	*next;		/* in the free pool */
+	int		 fd[2];
+};
+
+/* What every relay of a process shares: one read at a time. */
+struct relay_pool {
+	struct rbuf	*free_bufs;
+	unsigned	 nfree_bufs;
+	struct rpipe	*free_pipes;
+	unsigned	 npipes;	/* created, in use or free */
+	char		*scratch;	/* RELAY_BUF_SIZE bytes */
+	int		 splice;	/* splice() for bulk data */
+};
+
+/*
+ * One end of a relay. Its event is edge-triggered and registered once
+ * for read and write (by the owner of the relay, with its own callback);
+ * readable/writable remember what the kernel said until a call returns
+ * EAGAIN, so no epoll_ctl is made while relaying.
+ */
+struct relay_side {
+	int		fd;
+	struct event	ev;
+	unsigned	readable:1;
+	unsigned	writable:1;
+	unsigned	rdhup:1;	/* peer shut down: read until EOF */
+};
+
+/* One direction, src -> dst. */
+struct relay_half {
+	struct rbuf	*buf;		/* read from src, not yet written */
+	struct rpipe	*pipe;		/* or spliced from src, not yet out */
+	size_t		 inpipe;
+	unsigned	 eof:1;		/* src reached end of file */
+	unsigned	 shut:1;	/* dst's write side shut down */
+	unsigned	 splice:1;	/* bulk data seen: splice from now on */
+};
+
+/*
+ * A client and a server socket, and what is on its way between them. The
+ * relay owns both sockets and closes them; the client's TLS session (ssl)
+ * belongs to whoever set it.
+ */
+struct relay {
+	struct relay_pool	*pool;
+	struct relay_side	 client;
+	struct relay_side	 server;
+	struct relay_half	 up;		/* client -> server */
+	struct relay_half	 down;		/* server -> client */
+	SSL			*ssl;		/* TLS with the client, or NULL */
+	uint64_t		 bytes_in;	/* from the client */
+	uint64_t		 bytes_out;	/* to the client */
+	int			 err;		/* errno behind the end */
+	unsigned		 moved:1;	/* a byte moved: cleared by owner */
+};
+
+/* Allocate the pool's scratch buffer. Returns 0, or -1 with errno. */
+int	relay_pool_init(struct relay_pool *p, int splice);
+/* Give the pooled buffers and pipes back to the system. */
+void	relay_pool_free(struct relay_pool *p);
+
+/* A relay for client socket fd, no server yet; it owns fd from now on. */
+void	relay_init(struct relay *r, struct relay_pool *pool, int fd);
+/*
+ * Send p[0..n) to the server ahead of any client byte: what the socket
+ * does not take at once waits in the up direction. Returns 0 or -1.
+ */
+int	relay_queue(struct relay *r, const char *p, size_t n);
+/*
+ * Relay both ways as far as the sockets allow. Returns 1 when both ways
+ * are done, 0 when more is to come, -1 on an error (*why says which).
+ */
+int	relay_run(struct relay *r, const char **why);
+/*
+ * Record what the kernel reported for one side (an event's what); wshut:
+ * its write side is shut down already, so a read event means hang-up.
+ */
+void	relay_mark(struct relay_side *sd, short what, int wshut);
+/* Close one side's socket and remove its event; harmless when closed. */
+void	relay_side_close(struct relay_side *sd);
+/* Close both sockets and give the buffers back; the TLS is not freed. */
+void	relay_free(struct relay *r);
+
+#endif
