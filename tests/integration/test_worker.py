@@ -125,7 +125,7 @@ def wait_log(b, pattern, timeout=5.0):
 
 def said_bye(b, pid):
     """The master read CHAN_BYE from worker PID."""
-    wait_log(b, r'worker \d+ \(pid %d\) closed its channel' % pid)
+    wait_log(b, r'worker \d+ \(pid %d\) drains on its own' % pid)
 
 
 def backend_conns(pid, backend_port):
@@ -250,11 +250,13 @@ def sigterm_to_an_idle_worker_ends_it_at_once():
     check_clean_exits(b)
 
 
-def smuggled_socket_is_closed(b, w, be, sid, what):
-    """Send worker W (the master's one channel) a socket numbered SID
-    that the master does not know of: W must close it unread, and run no
-    session for it (it keeps its one connection to the server)."""
-    chan = seqpacket_of(b.pid)
+def smuggled_socket_is_closed(b, w, be, sid, what, chan=None):
+    """Send worker W (the master's one channel, or CHAN, a copy of W's
+    taken earlier) a socket numbered SID that the master does not know
+    of: W must close it unread, and run no session for it (it keeps its
+    one connection to the server)."""
+    if chan is None:
+        chan = seqpacket_of(b.pid)
     try:
         peer = smuggle_socket(chan, sid)
     finally:
@@ -279,11 +281,14 @@ def a_worker_that_said_bye_closes_what_still_reaches_it():
     port, b, be = start(workers=1)
     (w,) = b.wait_workers(1)
     held = open_echoing(port, 1)
+    # Its channel, taken now: once it says bye, the master starts its
+    # replacement at once and has two.
+    chan = seqpacket_of(b.pid)
     os.kill(w, signal.SIGTERM)
     said_bye(b, w)
     # A socket that reaches it now (as one sent before the bye would) is
     # closed unread: the master still has its copy to hand on.
-    smuggled_socket_is_closed(b, w, be, 1 << 40, 'sent after bye')
+    smuggled_socket_is_closed(b, w, be, 1 << 40, 'sent after bye', chan)
     held_ends_then_worker_exits(b, w, held, 'after the bye')
     b.wait_workers(1, exclude=[w])
     for s in open_echoing(port, 5, 'then'):
