@@ -75,7 +75,8 @@ inbox_dispatch(struct inbox *in, int k)
 
 	if (chan_decode(b->data[k], (size_t)b->len[k], b->nfds[k], m, err,
 	    sizeof(err)) == -1) {
-		log_warnx("worker %d: bad message from master: %s", in->id, err);
+		log_warnx("worker %d: bad message from master: %s", in->id,
+		    err);
 		chan_batch_close(b, k, k + 1);
 		return -1;
 	}

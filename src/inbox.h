@@ -38,12 +38,12 @@ struct inbox {
 	int			 fd;		/* the channel; not ours */
 	int			 id;		/* the worker's, for the log */
 	uint32_t		 nfrontends;
-	struct event		*ev;		/* EV_READ, added while reading */
+	struct event		*ev;		/* EV_READ, while reading */
 	struct outbox		 out;		/* CHAN_ACK, then CHAN_BYE */
 	struct chan_batch	*batch;		/* messages being read */
 	struct chan_msg		 msgs[CHAN_BATCH];	/* the batch, decoded */
-	int			 held;		/* msgs[0, held) await the ack */
-	uint64_t		 last_id;	/* of the last socket received */
+	int			 held;		/* msgs[0, held) await ack */
+	uint64_t		 last_id;	/* last socket received */
 	unsigned		 discarding:1;	/* said bye: takes no socket */
 	unsigned		 stopped:1;	/* reads no more */
 	const struct inbox_ops	*ops;

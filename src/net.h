@@ -3,6 +3,7 @@
 #define BATON_NET_H
 
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <stddef.h>
 
 #define ADDR_STRLEN	64	/* "[ffff:...:ffff]:65535" with room */
@@ -10,6 +11,13 @@
 struct addr {
 	struct sockaddr_storage	ss;
 	socklen_t		len;
+};
+
+/* An IPv4 or IPv6 address and port in the least room, to keep many. */
+union addr_ip {
+	struct sockaddr		sa;
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
 };
 
 #define ADDR_LISTEN	0x1	/* "*:PORT" allowed (any address) */

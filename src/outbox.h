@@ -22,7 +22,7 @@ struct outbox {
 	unsigned	 bye:1;		/* BYE queued */
 	unsigned	 bye_sent:1;
 	unsigned	 blocked:1;	/* the channel was full: ev added */
-	unsigned	 gone:1;	/* the master is gone: nothing to send */
+	unsigned	 gone:1;	/* the master is gone: send nothing */
 	void		(*sent)(void *arg);	/* after a retry */
 	void		*arg;
 };

@@ -195,7 +195,7 @@ relay_send(struct relay *r, struct relay_side *dst, const char *p, size_t n,
 	}
 	*sent = (size_t)k;
 	if ((size_t)k < n)
-		dst->writable = 0;	/* send buffer full: wait for the edge */
+		dst->writable = 0;	/* buffer full: wait for the edge */
 	return 0;
 }
 
@@ -297,7 +297,7 @@ relay_copy(struct relay *r, struct relay_half *h, struct relay_side *src,
 		int want_write;
 		n = tls_read(r->ssl, scratch, RELAY_BUF_SIZE, &want_write);
 		if (n == -1 && want_write) {
-			/* TLS must write first: wait for writable, stay readable */
+			/* TLS writes first: wait for writable, stay readable */
 			src->writable = 0;
 			errno = EINPROGRESS;
 		}

@@ -70,11 +70,11 @@ struct relay {
 	struct relay_side	 server;
 	struct relay_half	 up;		/* client -> server */
 	struct relay_half	 down;		/* server -> client */
-	SSL			*ssl;		/* TLS with the client, or NULL */
+	SSL			*ssl;		/* the client's TLS, or NULL */
 	uint64_t		 bytes_in;	/* from the client */
 	uint64_t		 bytes_out;	/* to the client */
 	int			 err;		/* errno behind the end */
-	unsigned		 moved:1;	/* a byte moved: cleared by owner */
+	unsigned		 moved:1;	/* bytes moved; owner clears */
 };
 
 /* Allocate the pool's scratch buffer. Returns 0, or -1 with errno. */

@@ -31,7 +31,7 @@ struct session {
 	uint64_t		 start_ms;
 	uint64_t		 last_ms;	/* last byte moved */
 	struct stat_counters	*fc;		/* the frontend's counters */
-	struct stat_counters	*sc;		/* the server's, once connected */
+	struct stat_counters	*sc;		/* the server's, connected */
 	uint32_t		 frontend;
 	int			 srv;		/* server index or -1 */
 	unsigned		 connected:1;
@@ -40,8 +40,8 @@ struct session {
 	unsigned		 handshaking:1;	/* TLS with the client */
 	uint8_t			 ntried;
 	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
-	struct addr		 peer;		/* the client, as declared */
-	struct addr		 dst;		/* AF_UNSPEC: the frontend's */
+	union addr_ip		 peer;		/* the client, as declared */
+	union addr_ip		 dst;		/* AF_UNSPEC: the frontend's */
 };
 
 static void	session_server_cb(evutil_socket_t, short, void *);
@@ -108,7 +108,7 @@ session_log_end(struct session *s, const char *reason)
 
 	if (!s->x->cfg->access_log && log_get_level() > LL_DEBUG)
 		return;		/* nothing to say: format nothing */
-	addr_format((const struct sockaddr *)&s->peer.ss, peer, sizeof(peer));
+	addr_format(&s->peer.sa, peer, sizeof(peer));
 	if (s->x->cfg->access_log)
 		log_info("%s %s %s/%s %llums in=%llu out=%llu %s%s%s", peer,
 		    session_frontend(s)->name, b->name,
@@ -191,13 +191,16 @@ session_refuse(struct session *s, const char *why)
 	session_close(s, why);
 }
 
-/* Take an address a PROXY header declared (AF_INET or AF_INET6). */
+/* Keep an IPv4 or IPv6 address; any other is left unspecified. */
 static void
-session_adopt(struct addr *a, const struct sockaddr_storage *ss)
+session_adopt(union addr_ip *a, const struct sockaddr_storage *ss)
 {
-	a->ss = *ss;
-	a->len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
-	    sizeof(struct sockaddr_in6);
+	if (ss->ss_family == AF_INET)
+		memcpy(&a->sin, ss, sizeof(a->sin));
+	else if (ss->ss_family == AF_INET6)
+		memcpy(&a->sin6, ss, sizeof(a->sin6));
+	else
+		a->sa.sa_family = AF_UNSPEC;
 }
 
 /*
@@ -291,7 +294,7 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 	s->fc = fc;
 	s->id = id;
 	s->frontend = fe;
-	s->peer = *peer;
+	session_adopt(&s->peer, &peer->ss);
 	relay_init(&s->r, &x->pool, fd);
 	s->srv = -1;
 	s->start_ms = s->last_ms = session_now(x);
@@ -314,12 +317,9 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 static uint32_t
 session_key(const struct session *s)
 {
-	const struct sockaddr_in *sin = (const void *)&s->peer.ss;
-	const struct sockaddr_in6 *sin6 = (const void *)&s->peer.ss;
-
-	if (s->peer.ss.ss_family == AF_INET)
-		return lb_hash(&sin->sin_addr, 4, LB_HASH_INIT);
-	return lb_hash(&sin6->sin6_addr, 16, LB_HASH_INIT);
+	if (s->peer.sa.sa_family == AF_INET)
+		return lb_hash(&s->peer.sin.sin_addr, 4, LB_HASH_INIT);
+	return lb_hash(&s->peer.sin6.sin6_addr, 16, LB_HASH_INIT);
 }
 
 /*
@@ -401,18 +401,21 @@ session_send_header(struct session *s)
 {
 	const struct backend_conf *bc = session_backend_conf(s);
 	int version = bc->servers[s->srv].send_proxy;
-	struct sockaddr_storage dst = s->dst.ss;
-	socklen_t len = sizeof(dst);
+	const struct sockaddr *dst = &s->dst.sa;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 	char hdr[PROXY_HDR_MAX];
 	size_t n;
 
 	if (version == PROXY_OFF)
 		return 0;
-	if (dst.ss_family == AF_UNSPEC && getsockname(s->r.client.fd,
-	    (struct sockaddr *)&dst, &len) == -1)
-		dst.ss_family = AF_UNSPEC;
-	n = proxy_encode(version, (const struct sockaddr *)&s->peer.ss,
-	    (struct sockaddr *)&dst, hdr, sizeof(hdr));
+	if (dst->sa_family == AF_UNSPEC) {
+		dst = (const struct sockaddr *)&ss;
+		if (getsockname(s->r.client.fd, (struct sockaddr *)&ss, &len) ==
+		    -1)
+			ss.ss_family = AF_UNSPEC;
+	}
+	n = proxy_encode(version, &s->peer.sa, dst, hdr, sizeof(hdr));
 	return relay_queue(&s->r, hdr, n);
 }
 
@@ -470,7 +473,8 @@ session_relay(struct session *s)
 		s->last_ms = session_now(s->x);
 	}
 	if (s->r.bytes_in != in || s->r.bytes_out != out)
-		session_count_bytes(s, s->r.bytes_in - in, s->r.bytes_out - out);
+		session_count_bytes(s, s->r.bytes_in - in,
+		    s->r.bytes_out - out);
 	if (rc == -1)
 		session_close(s, why);
 	else if (rc == 1)

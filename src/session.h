@@ -30,7 +30,7 @@ enum session_note {
 struct session_ctx {
 	struct event_base	*base;
 	const struct config	*cfg;
-	struct lb		*lbs;		/* balancer state, per backend */
+	struct lb		*lbs;		/* balancers, per backend */
 	struct stats_table	 stats;		/* this process's counters */
 	struct relay_pool	 pool;		/* buffers, pipes, scratch */
 	struct session_list	 sessions;	/* the open ones */

@@ -280,7 +280,8 @@ START_TEST(test_garbage_cuts_after_what_came_before)
 
 	setup(&f);
 	send_conns(&f, 1, 1, &peers[0]);
-	ck_assert_int_eq(chan_send(f.rig.sv[1], junk, sizeof(junk), NULL, 0), 0);
+	ck_assert_int_eq(chan_send(f.rig.sv[1], junk, sizeof(junk), NULL, 0),
+	    0);
 	send_conns(&f, 2, 1, &peers[1]);
 	pump(&f);
 	ck_assert_str_eq(f.drained, "garbage from master");
