@@ -688,6 +688,84 @@ def totals_count_killed_workers_connections():
 # ------------------------------- 7. last acks past ECONNRESET
 
 CHAN_DRAIN = struct.pack('<HHI', 3, 0, 8)   # valid; never read here
+PTRACE_DETACH = 17
+PTRACE_SYSCALL = 24
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_O_TRACESYSGOOD = 1
+WALL = 0x40000000       # __WALL
+SYS_WAIT4 = {'x86_64': 61, 'aarch64': 260}
+
+
+class ParkedMaster:
+    """The master held by ptrace(2) on entry to its next wait4(2): it has
+    taken a SIGCHLD and is about to reap, and runs nothing else until
+    release(). While it is traced, nothing may wait for it (Popen.poll,
+    Baton.check_running): that would take the tracer's stop reports."""
+
+    def __init__(self, pid, timeout=10.0):
+        self.pid = pid
+        self.attached = False
+        nr = SYS_WAIT4.get(os.uname().machine)
+        if nr is None:
+            raise H.Skip('no wait4 number for %s' % os.uname().machine)
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.restype = ctypes.c_long
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int,
+                                     ctypes.c_void_p, ctypes.c_void_p]
+        if self._ptrace(PTRACE_SEIZE, 0, PTRACE_O_TRACESYSGOOD) == -1:
+            e = ctypes.get_errno()
+            raise H.Skip('ptrace(PTRACE_SEIZE): %s' % os.strerror(e))
+        self.attached = True
+        check(self._ptrace(PTRACE_INTERRUPT) != -1, 'PTRACE_INTERRUPT: %s'
+              % os.strerror(ctypes.get_errno()))
+        deadline = time.monotonic() + timeout
+        self._wait(deadline)                    # the interrupt's stop
+        # A SIGCHLD of ours: the master reaps and finds nobody (yet).
+        os.kill(pid, signal.SIGCHLD)
+        inject = 0
+        while True:
+            check(self._ptrace(PTRACE_SYSCALL, 0, inject) != -1,
+                  'PTRACE_SYSCALL: %s' % os.strerror(ctypes.get_errno()))
+            status = self._wait(deadline)
+            sig, inject = os.WSTOPSIG(status), 0
+            if sig == signal.SIGTRAP | 0x80:
+                # A syscall stop. The master sat in epoll_wait, so the
+                # first wait4 seen is an entry: the reaping not done yet.
+                with open('/proc/%d/syscall' % pid) as f:
+                    if f.read().split()[0] == str(nr):
+                        return
+            elif sig != signal.SIGTRAP:
+                inject = sig            # a signal-delivery stop: pass it on
+
+    def _ptrace(self, req, addr=0, data=0):
+        return self.libc.ptrace(req, self.pid, addr, data)
+
+    def _wait(self, deadline):
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG | WALL)
+            if pid == self.pid:
+                check(os.WIFSTOPPED(status), 'the traced master ended '
+                      '(wait status %#x)' % status)
+                return status
+            if time.monotonic() > deadline:
+                raise H.Failure('the master did not reach wait4 under '
+                                'ptrace')
+            time.sleep(0.005)
+
+    def release(self):
+        """Let it go on: the wait4 it stopped at runs now."""
+        if not self.attached:
+            return
+        if self._ptrace(PTRACE_DETACH) == -1:
+            # Running between two stops: stop it first.
+            self._ptrace(PTRACE_INTERRUPT)
+            try:
+                self._wait(time.monotonic() + 5)
+            except H.Failure:
+                pass
+            self._ptrace(PTRACE_DETACH)
+        self.attached = False
 
 
 def accept_one(lst, timeout, what):
@@ -709,14 +787,22 @@ def last_acks_read_after_econnreset():
     # before dying are still there behind it. The master must read them:
     # a socket the worker took, and read from, must not go to a new
     # worker, which would connect to a server again and carry on the
-    # client's stream there. The backend is a socket of the test, so each
-    # connection baton makes to it is seen.
+    # client's stream there.
+    #
+    # The reaping must come first: when the master's loop sees the
+    # channel ready, its channel callback takes the ECONNRESET and the
+    # reaping reads the rest anyway. So the master is held (ptrace) where
+    # it is about to reap, after a SIGCHLD and before the worker acked and
+    # died, as when the worker dies just while a SIGCHLD is being handled.
+    # The backend is a socket of the test: it sees each connection baton
+    # makes to it.
     lst = socket.socket()
     lst.bind((H.LOCALHOST, 0))
     lst.listen(16)
     port, sport = H.free_port(), H.free_port()
     stopped = []
     socks = [lst]
+    parked = None
     try:
         b = h.start_baton(conf(port, ['s0 127.0.0.1:%d'
                                       % lst.getsockname()[1]], sport,
@@ -736,16 +822,13 @@ def last_acks_read_after_econnreset():
                      proc_state(b.pid) == 'S', 10,
                      'the master to accept the client and send it to the '
                      'stopped worker')
-        os.kill(b.pid, signal.SIGSTOP)
-        stopped.append(b.pid)
-        H.poll_until(lambda: proc_state(b.pid) == 'T', 5,
-                     'the master to stop')
-        # The worker takes the socket, acknowledges it (into the stopped
+        parked = ParkedMaster(b.pid)
+        # The worker takes the socket, acknowledges it (into the held
         # master's queue) before reading from it, and relays.
         os.kill(w, signal.SIGCONT)
         stopped.remove(w)
         first = accept_one(lst, 10, 'worker %d to connect to the backend '
-                           'while the master is stopped' % w)
+                           'while the master is held' % w)
         socks.append(first)
         line = b'before the kill\n'
         c.sendall(line)
@@ -769,11 +852,10 @@ def last_acks_read_after_econnreset():
             close_all(chans)
         os.kill(w, signal.SIGKILL)
         stopped.remove(w)
-        # Dead, its descriptors closed; the stopped master cannot reap it.
+        # Dead, its descriptors closed; the held master cannot reap it.
         H.poll_until(lambda: proc_state(w) in ('Z', None), 5,
                      'worker %d to die' % w)
-        os.kill(b.pid, signal.SIGCONT)
-        stopped.remove(b.pid)
+        parked.release()
         # Its slot is filled again once it is reaped and what it did not
         # take is handed out: from then on nothing more is.
         b.wait_workers(1, timeout=15, exclude=[w])
@@ -816,8 +898,8 @@ def last_acks_read_after_econnreset():
                     s.sendall(data)         # the backend echoes
                 else:
                     extra.remove(s)
-        # Late ones too, until the master is back at its baseline.
         if not extra:
+            # One late enough to miss the loop.
             ready, _, _ = select.select([lst], [], [], 1.0)
             if ready:
                 conn, _ = lst.accept()
@@ -844,6 +926,8 @@ def last_acks_read_after_econnreset():
         wait_fds(b, base, 10, 'the master\'s descriptors back to baseline')
         b.check_running()
     finally:
+        if parked is not None:
+            parked.release()
         cont_all(stopped)
         close_all(socks)
 
