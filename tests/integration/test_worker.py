@@ -209,25 +209,26 @@ def an_acknowledgement_that_waits_is_not_lost():
 
 @h.case(timeout=60)
 def sigterm_to_a_worker_says_bye_and_it_gets_no_more():
-    port, b, be = start(workers=2, drain='3s')
+    port, b, be = start(workers=2, drain='6s')
     w1, w2 = b.wait_workers(2)
     old = open_echoing(port, 6)
     mine = [s for s in old if b.holder_of(s) == w1]
     check(mine and len(mine) < len(old), 'connections on both workers')
     os.kill(w1, signal.SIGTERM)
-    said_bye(b, w1)
-    # New clients go elsewhere, and outlive the drain timeout of w1.
     t0 = time.monotonic()
+    said_bye(b, w1)
+    # Its own connections go on (until its drain timeout) ...
+    all_echo(old, 'old after bye')
+    # ... new clients go elsewhere, and outlive the drain timeout of w1.
     new = open_echoing(port, 10, 'new')
     holders = {b.holder_of(s) for s in new}
     check(w1 not in holders, 'the worker that said bye got new sockets')
-    all_echo(old, 'old after bye')
     for s in mine:
         s.close()
     H.poll_until(lambda: not H.proc_alive(w1), 10,
                  'worker %d to exit once its connections ended' % w1)
     b.wait_workers(2, exclude=[w1])
-    time.sleep(max(0, 3.5 - (time.monotonic() - t0)))
+    time.sleep(max(0, 6.5 - (time.monotonic() - t0)))
     all_echo(new, 'past the drain timeout')
     all_echo([s for s in old if s not in mine] + new, 'at the end')
     check_clean_exits(b)
