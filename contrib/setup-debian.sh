@@ -2,6 +2,7 @@
 # setup-debian.sh -- install what baton needs to build, test and demo on
 # Debian 12. Idempotent; uses sudo when not root. Services that packages
 # would start (redis-server) are kept from starting: tests run their own.
+# BATON_POLICY_RC names the policy-rc.d file (tests point it elsewhere).
 set -eu
 
 pkgs="build-essential autoconf automake pkg-config libevent-dev libssl-dev
@@ -18,15 +19,19 @@ done
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "setup-debian.sh: installing$missing"
-policy=/usr/sbin/policy-rc.d
+policy=${BATON_POLICY_RC:-/usr/sbin/policy-rc.d}
 made_policy=
 if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
 	$SUDO chmod 755 "$policy"
 	made_policy=1
 fi
+# A policy file that was already there (containers ship one) stays; the
+# trap must not turn that case into a failure of the whole script.
 cleanup() {
-	[ -n "$made_policy" ] && $SUDO rm -f "$policy"
+	if [ -n "$made_policy" ]; then
+		$SUDO rm -f "$policy"
+	fi
 }
 trap cleanup EXIT
 $SUDO apt-get update -q
