@@ -26,13 +26,18 @@ A chaos thread, at random intervals, draws from shuffled decks (so every
 kind happens at least once per deck): SIGKILL a worker (running, or now
 and then a draining one); SIGSTOP a worker and SIGKILL it while stopped
 (its queued sockets are re-dispatched); SIGSTOP a worker for a moment
-then SIGCONT; SIGKILL a backend server and restart it on the same port;
-reload a valid file (dispatch, timeout_idle, server order and frontend
-order varied); reload a file with a syntax error (refused, nothing
-changes); reload a file whose new listen port is busy (bound by the test;
-refused, nothing changes), with the frontends reordered; reload a valid
-file with the frontends reordered. After each reload every frontend is
-probed once (its port must still reach its own backend).
+then SIGCONT; a cascade (two workers stopped, a lull in which no client
+starts a connection, one SIGKILLed so its sockets are handed over partly
+to the stopped one, then a reload before that one is continued, or it is
+continued and SIGKILLed too: the hand-off of a hand-off); SIGKILL a
+backend server and restart it on the same port; reload a valid file
+(dispatch, timeout_idle, server order and frontend order varied); reload
+a file with a syntax error (refused, nothing changes); reload a file
+whose new listen port is busy (bound by the test; refused, nothing
+changes), with the frontends reordered and sometimes new frontends on
+free ports before it; reload a valid file with the frontends reordered.
+After each reload every frontend is probed once (its port must still
+reach its own backend).
 
 When the chaos stops: the clients' connections are counted against
 /stats (connections.total, the sum of the frontends' totals and each
