@@ -305,7 +305,8 @@ dispatch_pick(struct dispatch *d)
 	for (size_t k = 0; k < d->nt; k++) {
 		size_t i = (d->rr + k) % d->nt;
 		struct dtarget *t = d->t[i];
-		if (!t->open || t->full || t->gone)
+		if (!t->open || t->full || t->gone ||
+		    (d->target_cap > 0 && dtarget_load(t) >= d->target_cap))
 			continue;
 		if (best == NULL || (least && dtarget_load(t) <
 		    dtarget_load(best))) {
@@ -331,7 +332,7 @@ dispatch_run(struct dispatch *d)
 		left += d->t[i]->open && !d->t[i]->gone;
 	}
 	while (done < d->pend.n && (t = dispatch_pick(d)) != NULL) {
-		size_t share = 1;
+		size_t share = 1, room;
 
 		/*
 		 * An equal share among the targets not yet tried this round,
@@ -345,6 +346,10 @@ dispatch_run(struct dispatch *d)
 			left--;
 		if (share > CHAN_MAX_FDS)
 			share = CHAN_MAX_FDS;
+		room = d->target_cap > 0 ? d->target_cap - dtarget_load(t) :
+		    share;
+		if (share > room)
+			share = room;
 		if (dispatch_send(t, &d->pend.v[done], share) == -1) {
 			if (errno == EPIPE || errno == ECONNRESET)
 				t->open = 0;	/* reads no more: its owner

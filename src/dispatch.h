@@ -79,6 +79,7 @@ struct dispatch {
 	size_t			 nt;
 	size_t			 rr;		/* next in turn */
 	struct dcounts		 counts;
+	uint64_t		 target_cap;	/* most open per target; 0: any */
 	uint64_t		 accepted;	/* over every configuration */
 	uint64_t		 redispatched;
 	dispatch_open_fn	 open_fn;
@@ -117,7 +118,9 @@ int	dispatch_accept(struct dispatch *d, int fd, const struct sockaddr *sa,
  * Hand pending sockets to open targets, one sendmsg per target per round:
  * round-robin in equal shares, or with leastconn one at a time to the
  * least loaded. A full channel is skipped this round; a broken one
- * (EPIPE) is closed to sends. Returns how many are still pending.
+ * (EPIPE) is closed to sends; a target with target_cap sockets open (sent
+ * and not reported closed) gets none: its descriptor table would not
+ * hold them. Returns how many are still pending.
  */
 size_t	dispatch_run(struct dispatch *d);
 /*

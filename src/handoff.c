@@ -14,6 +14,8 @@
 
 #define RETRY_MS	10	/* a full channel: try again this soon */
 #define HOLD_TICK_MS	20	/* held sockets are looked at this often */
+#define WORKER_FDS	16	/* a worker's own: channel, log, epoll... */
+#define CONN_FDS	2	/* per connection: client and server */
 
 static uint64_t
 handoff_now_ms(void)
@@ -71,10 +73,16 @@ handoff_init(struct master *m)
 }
 
 void
-handoff_nofile(const struct config *cfg)
+handoff_nofile(struct master *m)
 {
-	long need = config_nofile(cfg), have = net_raise_nofile(need);
+	long need = config_nofile(m->cfg), have = net_raise_nofile(need);
 
+	/*
+	 * Workers inherit the limit: a worker is sent no more sockets than
+	 * its table holds, so none reaches it without its descriptor.
+	 */
+	m->d.target_cap = have > 2 * WORKER_FDS ?
+	    (uint64_t)(have - WORKER_FDS) / CONN_FDS : 1;
 	if (have < need)
 		log_warnx("the open file limit is %ld, but max_connections "
 		    "needs %ld per worker: connections beyond it will fail "

@@ -120,8 +120,9 @@ inbox_batch(struct inbox *in, int n)
 	for (k = 0; k < n && rc == 0; k++) {
 		in->msgs[k].type = 0;
 		if (b->len[k] == -1)
-			log_warnx("worker %d: truncated message from master",
-			    in->id);
+			log_warnx("worker %d: a message from the master came "
+			    "without its descriptors (is the open file limit "
+			    "reached?): taking no more sockets", in->id);
 		if (b->len[k] <= 0)
 			rc = b->len[k] == 0 ? 1 : -1;
 		else if (inbox_dispatch(in, k) == -1)

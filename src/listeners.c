@@ -1,7 +1,9 @@
 /* listeners.c -- the master's listening sockets: bind, take over, accept */
 #include "ac_config.h"
 
+#include <sys/resource.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,13 @@
 #define ACCEPT_BATCH	64	/* accepts per wake-up of one listener */
 #define LISTEN_BACKLOG	4096
 #define BACKOFF_MS	100	/* after an accept error (EMFILE...) */
+#define BUDGET_MS	50	/* a full table is looked at again this soon */
+/*
+ * Descriptors the master keeps in reserve for what it must always be
+ * able to do: fork a worker (a socketpair), run health checks, reload
+ * (new listeners, the configuration, certificates), answer /stats.
+ */
+#define FD_RESERVE	32
 
 static void
 lset_accept_cb(evutil_socket_t fd, short what, void *arg)
@@ -44,8 +53,47 @@ lset_accept_cb(evutil_socket_t fd, short what, void *arg)
 		if (s->accept(s->arg, l->frontend, cfd,
 		    (struct sockaddr *)&ss) == -1)
 			break;
+		/*
+		 * Descriptors are handed out lowest first, so every one below
+		 * cfd is open: stop before the reserve is touched, until the
+		 * workers' acknowledgements give some back.
+		 */
+		if (cfd >= s->fd_high) {
+			lset_pause(s, 0);
+			if (!s->budget)
+				s->budget_pauses++;
+			s->budget = 1;
+			break;
+		}
 	}
 	s->flush(s->arg);
+}
+
+/* Is the descriptor table below the reserve again? */
+static int
+lset_budget_ok(const struct lset *s)
+{
+	int probe;
+
+	if (s->n == 0 || (probe = fcntl(s->v[0]->fd, F_DUPFD_CLOEXEC, 0)) ==
+	    -1)
+		return 0;
+	close(probe);
+	return probe < s->fd_high;
+}
+
+/* The accept threshold for the soft limit now in force. */
+static int
+lset_fd_high(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (1 << 30))
+		return 1 << 30;
+	if (rl.rlim_cur < 2 * FD_RESERVE)
+		return (int)rl.rlim_cur / 2;
+	return (int)rl.rlim_cur - FD_RESERVE;
 }
 
 static void
@@ -74,8 +122,18 @@ lset_pause(struct lset *s, unsigned ms)
 void
 lset_resume(struct lset *s)
 {
+	static const struct timeval again = { 0, BUDGET_MS * 1000 };
+
 	if (!s->paused || s->backoff)
 		return;
+	if (s->budget) {
+		if (!lset_budget_ok(s)) {
+			if (!evtimer_pending(s->resume_ev, NULL))
+				evtimer_add(s->resume_ev, &again);
+			return;
+		}
+		s->budget = 0;
+	}
 	for (size_t i = 0; i < s->n; i++)
 		if (event_add(s->v[i]->ev, NULL) == -1)
 			log_warn("listener %s", s->v[i]->text);
@@ -160,6 +218,7 @@ lset_prepare(const struct lset *cur, const struct config *cfg,
 		return NULL;
 	}
 	next->base = base;
+	next->fd_high = lset_fd_high();
 	next->accept = accept;
 	next->flush = flush;
 	next->arg = arg;
@@ -193,6 +252,8 @@ lset_commit(struct lset *next, struct lset *cur)
 	int rc = 0;
 
 	next->paused = cur != NULL && cur->paused;
+	next->budget = cur != NULL && cur->budget;
+	next->budget_pauses = cur != NULL ? cur->budget_pauses : 0;
 	/* What cur has and next does not take over closes now. */
 	for (size_t i = 0; cur != NULL && i < cur->n; i++) {
 		struct listener *l = cur->v[i];

@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "net.h"
 
@@ -38,6 +39,9 @@ struct lset {
 	size_t			 n;
 	int			 paused;
 	int			 backoff;	/* paused by an accept error */
+	int			 budget;	/* paused: descriptors run short */
+	int			 fd_high;	/* an accepted fd this high: pause */
+	uint64_t		 budget_pauses;
 	struct event		*resume_ev;
 	lset_accept_fn		 accept;
 	lset_flush_fn		 flush;
@@ -68,7 +72,11 @@ void	lset_free(struct lset *s);
  * decides whether to resume.
  */
 void	lset_pause(struct lset *s, unsigned ms);
-/* Accept again, unless an accept error's back-off is still running. */
+/*
+ * Accept again, unless an accept error's back-off is still running, or
+ * the descriptor table is still too full (then the flush callback runs
+ * again shortly).
+ */
 void	lset_resume(struct lset *s);
 
 #endif

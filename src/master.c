@@ -231,7 +231,7 @@ master_start(struct master *m)
 {
 	struct lset *ls;
 
-	handoff_nofile(m->cfg);
+	handoff_nofile(m);
 	if (tls_load(m->cfg) == -1)
 		return -1;
 	if ((ls = lset_prepare(NULL, m->cfg, m->base, handoff_accept,

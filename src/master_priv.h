@@ -111,8 +111,11 @@ int	handoff_accept(void *m, size_t fe, int fd, const struct sockaddr *sa);
 void	handoff_flush(void *m);
 /* Start the hold timer's event; -1 when out of memory. */
 int	handoff_init(struct master *m);
-/* Raise the descriptor limit for cfg; say if it falls short. */
-void	handoff_nofile(const struct config *cfg);
+/*
+ * Raise the descriptor limit for the configuration, say if it falls
+ * short, and size how many connections a worker may be given.
+ */
+void	handoff_nofile(struct master *m);
 
 /* wtable.c */
 /* Fork the current generation's workers. */

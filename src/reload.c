@@ -151,7 +151,7 @@ reload_commit(struct master *m, struct reload *r)
 	wtable_drain_old(m);
 	gen_unref(old);
 	log_set_level(m->cfg->log_level);
-	handoff_nofile(m->cfg);
+	handoff_nofile(m);
 	if (wtable_start(m) == -1)
 		log_warn("reload: cannot start every worker");
 	m->reloads++;

@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""test_pressure.py -- baton at its descriptor limit bends and recovers.
+
+baton runs under RLIMIT_NOFILE 128 (master and workers alike) with two
+frontends. 400 clients connect to one and are held: far more than the
+descriptor tables hold. The master must stop accepting before it runs out
+(keeping a reserve), not spin on EMFILE, not flood its log, and give each
+worker no more sockets than its table holds; once the clients close,
+every new connection to the other frontend is served.
+"""
+
+import os
+import resource
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True  # the source tree may be read-only
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as H  # noqa: E402
+from harness import check  # noqa: E402
+
+h = H.Harness('test_pressure', file_timeout=150)
+
+LIMIT = 128
+HELD = 400
+
+
+def cpu_ticks(pid):
+    """utime + stime of PID in clock ticks."""
+    with open('/proc/%d/stat' % pid) as f:
+        data = f.read()
+    rest = data[data.rindex(')') + 2:].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def start_limited(text):
+    """Start baton with RLIMIT_NOFILE LIMIT:LIMIT, set in the child alone
+    (the test itself needs more), so master and workers inherit it."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
+
+    spawn = h._spawn
+
+    def limited_spawn(argv, **kw):
+        return spawn(argv, preexec_fn=limit, **kw)
+
+    h._spawn = limited_spawn
+    try:
+        return h.start_baton(text)
+    finally:
+        h._spawn = spawn
+
+
+def config_two(pa, pb, be):
+    return '\n'.join([
+        '[global]', 'workers = 2', 'drain_timeout = 2s', 'log_level = info',
+        '', '[frontend flood]', 'listen = 127.0.0.1:%d' % pa,
+        'backend = app', '',
+        '[frontend calm]', 'listen = 127.0.0.1:%d' % pb, 'backend = app', '',
+        '[backend app]', 'server = s1 127.0.0.1:%d' % be.port,
+        'connect_timeout = 2s', ''])
+
+
+def open_many(port, n):
+    """N non-blocking connects to PORT (the kernel completes them)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect((H.LOCALHOST, port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    return socks
+
+
+def log_lines(b):
+    with open(b.log_path, errors='replace') as f:
+        return f.read().splitlines()
+
+
+@h.case(timeout=120)
+def descriptor_limit_bends_and_recovers():
+    H.raise_nofile(HELD + 200)
+    be = h.start_backend('echo', name='echo')
+    pa, pb = H.free_port(), H.free_port()
+    b = start_limited(config_two(pa, pb, be))
+    workers = b.workers()
+    held = open_many(pa, HELD)
+    try:
+        # Saturated: the master pauses instead of spinning or logging.
+        time.sleep(1.0)     # let the flood reach the limit
+        lines0, t0, c0 = len(log_lines(b)), time.monotonic(), cpu_ticks(b.pid)
+        time.sleep(3.0)     # the measurement window itself
+        dt = time.monotonic() - t0
+        cpu = (cpu_ticks(b.pid) - c0) / os.sysconf('SC_CLK_TCK') / dt
+        rate = (len(log_lines(b)) - lines0) / dt
+        print('  saturated: master CPU %.1f%% of a core, %.1f log lines/s'
+              % (cpu * 100, rate))
+        check(cpu < 0.20, 'the master used %.0f%% of a core while saturated'
+              % (cpu * 100))
+        check(rate < 200, '%.0f log lines per second while saturated'
+              % rate)
+        b.check_running()
+    finally:
+        for s in held:
+            s.close()
+    # Recovered: every new client of the other frontend is served.
+    t0 = time.monotonic()
+    for i in range(20):
+        left = max(0.5, 10.0 - (time.monotonic() - t0))
+        s = H.connect(pb, timeout=left)
+        try:
+            H.echo_ok(s, b'calm %d\n' % i, timeout=left)
+        finally:
+            s.close()
+    print('  20 new clients served %.2fs after the flood closed'
+          % (time.monotonic() - t0))
+    check(time.monotonic() - t0 < 10.0, 'recovery took longer than 10 s')
+    b.check_running()
+    # It paused in time: no accept failed for want of a descriptor, no
+    # worker got a socket without its descriptor, none had to be replaced.
+    text = '\n'.join(log_lines(b))
+    check('Too many open files' not in text,
+          'the master ran out of descriptors:\n%s' % b.log_tail())
+    check('without its descriptors' not in text and 'truncated' not in text,
+          'a worker got sockets its table could not hold:\n%s'
+          % b.log_tail())
+    check(b.workers() == workers, 'workers %r replaced by %r'
+          % (workers, b.workers()))
+
+
+if __name__ == '__main__':
+    sys.exit(h.run())
