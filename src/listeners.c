@@ -2,6 +2,7 @@
 #include "ac_config.h"
 
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +26,24 @@
  * (new listeners, the configuration, certificates), answer /stats.
  */
 #define FD_RESERVE	32
+
+static uint64_t
+lset_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+uint64_t
+lset_paused_ms(const struct lset *s)
+{
+	if (s == NULL)
+		return 0;
+	return s->pause_ms + (s->paused ? lset_now_ms() - s->pause_since_ms :
+	    0);
+}
 
 static void
 lset_accept_cb(evutil_socket_t fd, short what, void *arg)
@@ -61,7 +80,8 @@ lset_accept_cb(evutil_socket_t fd, short what, void *arg)
 		if (cfd >= s->fd_high) {
 			lset_pause(s, 0);
 			if (!s->budget)
-				s->budget_pauses++;
+				log_notice("accepting paused: the open file "
+				    "limit is near");
 			s->budget = 1;
 			break;
 		}
@@ -114,6 +134,8 @@ lset_pause(struct lset *s, unsigned ms)
 		for (size_t i = 0; i < s->n; i++)
 			event_del(s->v[i]->ev);
 		s->paused = 1;
+		s->pauses++;
+		s->pause_since_ms = lset_now_ms();
 	}
 	if (!s->backoff && s->resume_ev != NULL)
 		evtimer_add(s->resume_ev, &tv);
@@ -133,11 +155,13 @@ lset_resume(struct lset *s)
 			return;
 		}
 		s->budget = 0;
+		log_info("accepting again");
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (event_add(s->v[i]->ev, NULL) == -1)
 			log_warn("listener %s", s->v[i]->text);
 	s->paused = 0;
+	s->pause_ms += lset_now_ms() - s->pause_since_ms;
 }
 
 static void
@@ -253,7 +277,9 @@ lset_commit(struct lset *next, struct lset *cur)
 
 	next->paused = cur != NULL && cur->paused;
 	next->budget = cur != NULL && cur->budget;
-	next->budget_pauses = cur != NULL ? cur->budget_pauses : 0;
+	next->pauses = cur != NULL ? cur->pauses : 0;
+	next->pause_since_ms = cur != NULL ? cur->pause_since_ms : 0;
+	next->pause_ms = cur != NULL ? cur->pause_ms : 0;
 	/* What cur has and next does not take over closes now. */
 	for (size_t i = 0; cur != NULL && i < cur->n; i++) {
 		struct listener *l = cur->v[i];

@@ -41,7 +41,9 @@ struct lset {
 	int			 backoff;	/* paused by an accept error */
 	int			 budget;	/* paused: descriptors run short */
 	int			 fd_high;	/* an accepted fd this high: pause */
-	uint64_t		 budget_pauses;
+	uint64_t		 pauses;	/* times accepting stopped */
+	uint64_t		 pause_since_ms;	/* this pause began */
+	uint64_t		 pause_ms;	/* earlier pauses, in all */
 	struct event		*resume_ev;
 	lset_accept_fn		 accept;
 	lset_flush_fn		 flush;
@@ -65,6 +67,8 @@ struct lset	*lset_prepare(const struct lset *cur, const struct config *cfg,
  * added.
  */
 int	lset_commit(struct lset *next, struct lset *cur);
+/* Time accepting was paused, for any reason, the current pause included. */
+uint64_t lset_paused_ms(const struct lset *s);
 /* Free a set (may be NULL): close what it bound; taken-over sockets stay. */
 void	lset_free(struct lset *s);
 /*

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "listeners.h"
 #include "master_priv.h"
 
 /*
@@ -72,6 +73,9 @@ master_stats_view(void *arg, struct stats_view *v)
 	v->reloads = m->reloads;
 	v->reload_failures = m->reload_failures;
 	v->redispatched = m->d.redispatched;
+	v->accept_paused = m->ls != NULL && m->ls->paused;
+	v->accept_paused_s = (double)lset_paused_ms(m->ls) / 1000;
+	v->accept_pauses = m->ls != NULL ? m->ls->pauses : 0;
 	v->cfg = m->cfg;
 	v->nworkers = n;
 	for (size_t i = 0; i < m->cfg->nservers; i++)

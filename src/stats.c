@@ -375,11 +375,15 @@ stats_render_json(const struct stats_view *v, struct sbuf *b)
 	sbuf_printf(b, ", \"pid\": %d, \"uptime_s\": %.1f,\n"
 	    "  \"generation\": %u, \"reloads\": %llu, "
 	    "\"reload_failures\": %llu, \"redispatched\": %llu,\n"
+	    "  \"accept_paused\": %s, \"accept_paused_s\": %.3f, "
+	    "\"accept_pauses\": %llu,\n"
 	    "  \"connections\": {\"active\": %llu, \"total\": %llu},\n",
 	    (int)v->pid, v->uptime_s, v->generation,
 	    (unsigned long long)v->reloads,
 	    (unsigned long long)v->reload_failures,
 	    (unsigned long long)v->redispatched,
+	    v->accept_paused ? "true" : "false", v->accept_paused_s,
+	    (unsigned long long)v->accept_pauses,
 	    (unsigned long long)v->sum.all.active,
 	    (unsigned long long)v->sum.all.total);
 	json_workers(b, v);
@@ -538,6 +542,17 @@ stats_render_prometheus(const struct stats_view *v, struct sbuf *b)
 	    "Sockets handed to another worker after theirs died.");
 	sbuf_printf(b, "baton_redispatched_total %llu\n",
 	    (unsigned long long)v->redispatched);
+	prom_head(b, "accept_paused", "gauge",
+	    "1 while new clients wait in the listen backlog.");
+	sbuf_printf(b, "baton_accept_paused %d\n", v->accept_paused);
+	prom_head(b, "accept_paused_seconds_total", "counter",
+	    "Time new clients waited in the listen backlog.");
+	sbuf_printf(b, "baton_accept_paused_seconds_total %.3f\n",
+	    v->accept_paused_s);
+	prom_head(b, "accept_pauses_total", "counter",
+	    "Times accepting was paused.");
+	sbuf_printf(b, "baton_accept_pauses_total %llu\n",
+	    (unsigned long long)v->accept_pauses);
 	prom_head(b, "connections_active", "gauge", "Open connections.");
 	sbuf_printf(b, "baton_connections_active %llu\n",
 	    (unsigned long long)v->sum.all.active);

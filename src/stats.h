@@ -121,6 +121,9 @@ struct stats_view {
 	uint64_t		 reloads;
 	uint64_t		 reload_failures;
 	uint64_t		 redispatched;
+	int			 accept_paused;	/* now: new clients wait */
+	double			 accept_paused_s;	/* paused, in all */
+	uint64_t		 accept_pauses;
 	const struct config	*cfg;
 	struct stats_table	 sum;		/* live and exited workers */
 	struct stats_worker	*workers;

@@ -52,10 +52,10 @@ def start_limited(text):
         h._spawn = spawn
 
 
-def config_two(pa, pb, be):
+def config_two(pa, pb, ps, be):
     return '\n'.join([
         '[global]', 'workers = 2', 'drain_timeout = 2s', 'log_level = info',
-        '', '[frontend flood]', 'listen = 127.0.0.1:%d' % pa,
+        '', '[stats]', 'listen = 127.0.0.1:%d' % ps, '', '[frontend flood]', 'listen = 127.0.0.1:%d' % pa,
         'backend = app', '',
         '[frontend calm]', 'listen = 127.0.0.1:%d' % pb, 'backend = app', '',
         '[backend app]', 'server = s1 127.0.0.1:%d' % be.port,
@@ -76,6 +76,18 @@ def open_many(port, n):
     return socks
 
 
+def stats(port):
+    """GET /stats from the endpoint on PORT, as a dict."""
+    import http.client
+    import json
+    c = http.client.HTTPConnection(H.LOCALHOST, port, timeout=5)
+    try:
+        c.request('GET', '/stats')
+        return json.loads(c.getresponse().read())
+    finally:
+        c.close()
+
+
 def log_lines(b):
     with open(b.log_path, errors='replace') as f:
         return f.read().splitlines()
@@ -85,8 +97,8 @@ def log_lines(b):
 def descriptor_limit_bends_and_recovers():
     H.raise_nofile(HELD + 200)
     be = h.start_backend('echo', name='echo')
-    pa, pb = H.free_port(), H.free_port()
-    b = start_limited(config_two(pa, pb, be))
+    pa, pb, ps = H.free_port(), H.free_port(), H.free_port()
+    b = start_limited(config_two(pa, pb, ps, be))
     workers = b.workers()
     held = open_many(pa, HELD)
     try:
@@ -104,6 +116,11 @@ def descriptor_limit_bends_and_recovers():
         check(rate < 200, '%.0f log lines per second while saturated'
               % rate)
         b.check_running()
+        st = stats(ps)
+        check(st['accept_paused'] is True and st['accept_pauses'] >= 1,
+              '/stats does not show accepting paused: %r'
+              % {k: st.get(k) for k in ('accept_paused', 'accept_pauses',
+                                        'accept_paused_s')})
     finally:
         for s in held:
             s.close()
@@ -120,6 +137,11 @@ def descriptor_limit_bends_and_recovers():
           % (time.monotonic() - t0))
     check(time.monotonic() - t0 < 10.0, 'recovery took longer than 10 s')
     b.check_running()
+    st = H.poll_until(lambda: (lambda x: x if not x['accept_paused']
+                                 else None)(stats(ps)), 10,
+                      '/stats to show accepting again')
+    check(st['accept_paused_s'] > 0, 'no time paused counted: %r'
+          % st['accept_paused_s'])
     # It paused in time: no accept failed for want of a descriptor, no
     # worker got a socket without its descriptor, none had to be replaced.
     text = '\n'.join(log_lines(b))
