@@ -296,11 +296,31 @@ inbox_init(struct inbox *in, struct event_base *base, int fd, int id,
 	return 0;
 }
 
+/*
+ * At exit, close unread whatever is still queued (the master has its
+ * copies): a channel closed with messages unread makes the master's next
+ * read fail with ECONNRESET before it has read our last words.
+ */
+static void
+inbox_drop_rest(struct inbox *in)
+{
+	int n = CHAN_BATCH;
+
+	for (int i = 0; i < CHAN_READS && n == CHAN_BATCH; i += n) {
+		if ((n = chan_recv_batch(in->fd, in->batch)) == -1)
+			return;
+		chan_batch_close(in->batch, 0, n);
+	}
+}
+
 void
 inbox_free(struct inbox *in)
 {
-	if (in->batch != NULL)
+	if (in->batch != NULL) {
 		chan_batch_close(in->batch, 0, in->held);
+		if (!in->stopped)
+			inbox_drop_rest(in);
+	}
 	free(in->batch);
 	in->batch = NULL;
 	in->held = 0;

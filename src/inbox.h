@@ -56,7 +56,10 @@ struct inbox {
  */
 int	inbox_init(struct inbox *in, struct event_base *base, int fd, int id,
 	    uint32_t nfrontends, const struct inbox_ops *ops, void *arg);
-/* Stop; the sockets still held are closed (the master has them). */
+/*
+ * Stop: the sockets still held, and what is still queued on the channel,
+ * are closed unacknowledged (the master has them).
+ */
 void	inbox_free(struct inbox *in);
 /*
  * Take no more sockets: acknowledge what was received, then CHAN_BYE,

@@ -30,7 +30,7 @@ open_fds(void)
 /* A channel and an event loop for one test; sv[0] is the worker's end. */
 struct chan_rig {
 	struct event_base	*base;
-	int			 sv[2];		/* sv[1] = -1 once closed */
+	int			 sv[2];		/* -1 once closed */
 	int			 nfds_before;
 };
 
@@ -65,7 +65,8 @@ static void
 chan_rig_close(struct chan_rig *r)
 {
 	event_base_free(r->base);
-	close(r->sv[0]);
+	if (r->sv[0] != -1)
+		close(r->sv[0]);
 	if (r->sv[1] != -1)
 		close(r->sv[1]);
 	ck_assert_int_eq(open_fds(), r->nfds_before);

@@ -402,6 +402,28 @@ START_TEST(test_held_at_exit_are_closed)
 }
 END_TEST
 
+START_TEST(test_exit_leaves_nothing_unread)
+{
+	struct chan_batch *b = malloc(sizeof(*b));
+	struct fixture f;
+	int peer;
+
+	ck_assert_ptr_nonnull(b);
+	setup(&f);
+	send_conns(&f, 1, 1, &peer);
+	inbox_free(&f.in);
+	ck_assert(peer_sees_eof(peer));
+	close(f.rig.sv[0]);
+	f.rig.sv[0] = -1;
+	/* The master reads a plain end of file, not ECONNRESET. */
+	ck_assert_int_ge(chan_recv_batch(f.rig.sv[1], b), 1);
+	ck_assert_int_eq(b->len[0], 0);
+	free(b);
+	close(peer);
+	teardown(&f);
+}
+END_TEST
+
 static Suite *
 inbox_suite(void)
 {
@@ -418,6 +440,7 @@ inbox_suite(void)
 	tcase_add_test(tc, test_drain_keeps_taking);
 	tcase_add_test(tc, test_master_gone);
 	tcase_add_test(tc, test_held_at_exit_are_closed);
+	tcase_add_test(tc, test_exit_leaves_nothing_unread);
 	suite_add_tcase(s, tc);
 	return s;
 }
