@@ -959,6 +959,47 @@ START_TEST(test_leastconn)
 }
 END_TEST
 
+/*
+ * A target with target_cap sockets open gets none more: they wait in
+ * pend (none lost) until its reports show some closed.
+ */
+START_TEST(test_target_cap)
+{
+	struct config *cfg = load_ok(cfg_one);
+	struct dispatch d;
+	struct worker a, b;
+	struct client c[7];
+	int before = open_fds();
+
+	ck_assert_int_eq(dispatch_init(&d, cfg, NULL, NULL), 0);
+	d.target_cap = 3;
+	worker_new(&a, &d, 1);
+	worker_new(&b, &d, 1);
+	clients_new(c, 7, 9100);
+	for (size_t i = 0; i < 7; i++)
+		client_accept(&d, &c[i], 0, T0, 0);
+	ck_assert_uint_eq(dispatch_run(&d), 1);
+	ck_assert_uint_eq(a.t.sent, 3);
+	ck_assert_uint_eq(b.t.sent, 3);
+	ck_assert_uint_eq(dispatch_run(&d), 1);
+	ck_assert_uint_eq(a.t.sent + b.t.sent, 6);
+	/* b's report says one of its sessions ended: room for one. */
+	b.t.closed = 1;
+	ck_assert_uint_eq(dispatch_run(&d), 0);
+	ck_assert_uint_eq(b.t.sent, 4);
+	ck_assert_uint_eq(worker_read(&a), 3);
+	ck_assert_uint_eq(worker_read(&b), 4);
+	worker_has(&b, 3, &c[6], 0);
+
+	worker_free(&d, &a);
+	worker_free(&d, &b);
+	dispatch_free(&d);
+	clients_free(c, 7);
+	ck_assert_int_eq(open_fds(), before);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_frontend_limit)
 {
 	struct config *cfg = load_ok(cfg_limit);
@@ -1279,6 +1320,7 @@ dispatch_suite(void)
 	tcase_add_test(tc, test_pending_full);
 	tcase_add_test(tc, test_reload_removes_frontend);
 	tcase_add_test(tc, test_reload_then_take_back);
+	tcase_add_test(tc, test_target_cap);
 	suite_add_tcase(s, tc);
 	return s;
 }
