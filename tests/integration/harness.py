@@ -6,12 +6,20 @@ when a case fails), starts baton and backend processes, finds baton's
 workers and sockets through /proc, bounds every case in time with
 SIGALRM, and stops every process it started, by pid, on every path
 (case end, failure, timeout, a signal to the test, interpreter exit).
+It also has the small helpers the tests share: clients that echo, /stats
+read from baton's [stats] port, copies of a process's channels taken with
+pidfd_getfd(2) (a case that needs them is skipped where that is not
+permitted).
 
 Exit status of run(): 0 all passed (or some skipped), 1 a case failed,
 77 every case skipped. Standard library only; run with /usr/bin/python3.
 """
 
 import atexit
+import ctypes
+import errno
+import http.client
+import json
 import os
 import random
 import re
@@ -93,6 +101,12 @@ def proc_stat(pid):
     return comm, rest[0], int(rest[1]), int(rest[19])
 
 
+def proc_state(pid):
+    """The state letter of PID (R, S, T, Z...), None if it is gone."""
+    st = proc_stat(pid)
+    return st[1] if st else None
+
+
 def proc_alive(pid):
     """True while PID exists and is not a zombie."""
     st = proc_stat(pid)
@@ -121,6 +135,14 @@ def proc_rss_kib(pid):
     except OSError:
         pass
     return 0
+
+
+def fd_count(pid):
+    """Open descriptors of PID, -1 if it is gone."""
+    try:
+        return len(os.listdir('/proc/%d/fd' % pid))
+    except OSError:
+        return -1
 
 
 def socket_inodes(pid):
@@ -170,6 +192,50 @@ def tcp_table():
                 'inode': int(p[9]),
             })
     return rows
+
+
+# --------------------------------------------------------------- channels
+
+SYS_PIDFD_GETFD = 438   # x86_64 and aarch64 alike
+
+
+def steal_channels(pid):
+    """Copies of PID's AF_UNIX SOCK_SEQPACKET sockets (its channels to the
+    master or to its workers), taken with pidfd_getfd(2): what the test
+    sends on one, the peer reads as if PID sent it. The caller closes them.
+
+    Skip where that is not permitted (it needs root and Linux >= 5.6).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError) as e:
+        raise Skip('pidfd_open unavailable: %s' % e)
+    found = []
+    try:
+        for name in os.listdir('/proc/%d/fd' % pid):
+            try:
+                if not os.readlink('/proc/%d/fd/%s' % (pid, name)).startswith(
+                        'socket:'):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
+            if fd < 0:
+                e = ctypes.get_errno()
+                if e in (errno.EPERM, errno.ENOSYS):
+                    raise Skip('pidfd_getfd: %s (needs root and Linux '
+                               '>= 5.6)' % os.strerror(e))
+                continue
+            s = socket.socket(fileno=fd)
+            if s.family == socket.AF_UNIX and s.type == socket.SOCK_SEQPACKET:
+                found.append(s)
+            else:
+                s.detach()
+                os.close(fd)
+    finally:
+        os.close(pidfd)
+    return found
 
 
 # ---------------------------------------------------------------- clients
@@ -242,6 +308,36 @@ def echo_ok(sock, payload, timeout=5.0):
     got = recv_exact(sock, len(payload), timeout)
     check(got == payload, 'echo mismatch: sent %r got %r'
           % (payload[:40], got[:40]))
+
+
+def open_echoing(port, n, tag='hello'):
+    """N clients of PORT, each echoed b'TAG <i>\\n' once; left open."""
+    socks = []
+    for i in range(n):
+        s = connect(port)
+        echo_ok(s, b'%s %d\n' % (tag.encode(), i))
+        socks.append(s)
+    return socks
+
+
+def all_echo(socks, tag):
+    """Each of SOCKS still echoes (b'TAG <i>\\n'); fails naming the first
+    that does not."""
+    for i, s in enumerate(socks):
+        try:
+            echo_ok(s, b'%s %d\n' % (tag.encode(), i))
+        except (Failure, OSError) as e:
+            raise Failure('connection %d stopped echoing (%s): %s'
+                          % (i, tag, e))
+
+
+def echo_new(port, payload, timeout=5.0):
+    """A new client of PORT: PAYLOAD echoed once, then closed."""
+    s = connect(port)
+    try:
+        echo_ok(s, payload, timeout)
+    finally:
+        s.close()
 
 
 def wait_closed(sock, timeout):
@@ -459,6 +555,18 @@ class Baton:
     def log(self):
         with open(self.log_path, errors='replace') as f:
             return f.read()
+
+    def wait_log(self, pattern, timeout=5.0):
+        """The match of regex PATTERN in the log, once there is one."""
+        rx = re.compile(pattern)
+        return poll_until(lambda: rx.search(self.log()), timeout,
+                          'log line matching %r' % pattern)
+
+    def check_clean_exits(self):
+        """No worker exited with a status or was killed, says the log."""
+        check(not re.search(r'exited with status|killed by signal',
+                            self.log()),
+              'a worker did not end cleanly:\n%s' % self.log_tail())
 
 
 def become_subreaper():
@@ -764,8 +872,10 @@ class Harness:
 
 def config(frontend_port, servers, workers=2, drain='5s', idle='30s',
            connect_timeout='1s', retries=2, extra_global='',
-           extra_backend=''):
-    """A proxy.ini with one frontend 'web' on FRONTEND_PORT and backend 'app'.
+           extra_backend='', sport=None):
+    """A proxy.ini with one frontend 'web' on FRONTEND_PORT and backend 'app'
+    and, with SPORT, a [stats] section listening there (last, so that the
+    caller may append to it).
 
     SERVERS: list of 'NAME HOST:PORT [options]' strings.
     """
@@ -786,13 +896,53 @@ def config(frontend_port, servers, workers=2, drain='5s', idle='30s',
     lines += ['connect_timeout = %s' % connect_timeout,
               'retries = %d' % retries,
               extra_backend, '']
-    return '\n'.join(lines)
+    text = '\n'.join(lines)
+    if sport:
+        text += '\n[stats]\nlisten = 127.0.0.1:%d\n' % sport
+    return text
+
+
+def get_stats(sport, timeout=3.0, patient=False):
+    """GET /stats from baton's [stats] port SPORT, parsed.
+
+    A request in flight while the master forks a worker can be cut
+    without a response (test_reload.py's stats_connection_survives_fork
+    tests that on its own); where /stats is only the observer, such a
+    request is noted in the output and retried. PATIENT (under chaos)
+    retries after any HTTP or socket error, a refused connection too,
+    quietly and 0.1 s later. Three in a row fail the case.
+    """
+    why = None
+    for _ in range(3):
+        c = http.client.HTTPConnection(LOCALHOST, sport, timeout=timeout)
+        try:
+            c.request('GET', '/stats')
+            r = c.getresponse()
+            body = r.read()
+        except (http.client.HTTPException, OSError) as e:
+            if patient:
+                why = repr(e)
+                time.sleep(0.1)
+                continue
+            if not isinstance(e, (http.client.RemoteDisconnected,
+                                  ConnectionResetError)):
+                raise
+            print('  note: GET /stats cut without a response (%r); retrying'
+                  % e)
+            continue
+        finally:
+            c.close()
+        check(r.status == 200, 'GET /stats: status %d' % r.status)
+        return json.loads(body.decode())
+    if patient:
+        raise Failure('GET /stats failed 3 times in a row, last: %s' % why)
+    raise Failure('GET /stats cut without a response 3 times in a row')
 
 
 __all__ = ['Harness', 'Failure', 'Skip', 'check', 'poll_until', 'connect',
            'try_connect', 'blackhole', 'recv_line', 'recv_exact', 'echo_ok',
-           'wait_closed',
-           'raise_nofile', 'free_port', 'dead_port', 'config', 'tcp_table',
-           'socket_inodes',
-           'proc_children', 'proc_alive', 'proc_rss_kib',
+           'open_echoing', 'all_echo', 'echo_new', 'wait_closed',
+           'raise_nofile', 'free_port', 'dead_port', 'config', 'get_stats',
+           'tcp_table', 'socket_inodes', 'fd_count', 'steal_channels',
+           'proc_children', 'proc_alive', 'proc_state', 'proc_rss_kib',
            'TCP_ESTABLISHED', 'TCP_LISTEN', 'PYTHON', 'BATON']

@@ -53,8 +53,6 @@ changes the chaos duration (default 60).
 
 import collections
 import hashlib
-import http.client
-import json
 import os
 import random
 import re
@@ -102,32 +100,11 @@ def say(msg):
 
 # ------------------------------------------------------------------- stats
 
-def get_stats(sport, timeout=5.0):
-    """GET /stats, parsed. A request cut without an answer (a fork at the
-    wrong moment) or refused is retried; three in a row fail the case."""
-    why = None
-    for _ in range(3):
-        c = http.client.HTTPConnection(H.LOCALHOST, sport, timeout=timeout)
-        try:
-            c.request('GET', '/stats')
-            r = c.getresponse()
-            body = r.read()
-        except (http.client.HTTPException, OSError) as e:
-            why = repr(e)
-            time.sleep(0.1)
-            continue
-        finally:
-            c.close()
-        check(r.status == 200, 'GET /stats: status %d' % r.status)
-        return json.loads(body.decode())
-    raise H.Failure('GET /stats failed 3 times in a row, last: %s' % why)
-
-
-def fd_count(pid):
-    try:
-        return len(os.listdir('/proc/%d/fd' % pid))
-    except OSError:
-        return -1
+def get_stats(sport):
+    """H.get_stats, patient: a request cut without an answer (a fork at
+    the wrong moment) or refused is retried; three in a row fail the
+    case."""
+    return H.get_stats(sport, timeout=5.0, patient=True)
 
 
 def fd_targets(pid):
@@ -1120,11 +1097,11 @@ def interesting_log(b, n=30):
 
 def settle_fds(pid, timeout=5.0):
     """The master's descriptor count once it stayed the same for 0.5 s."""
-    last, since = fd_count(pid), time.monotonic()
+    last, since = H.fd_count(pid), time.monotonic()
     deadline = since + timeout
     while time.monotonic() < deadline:
         time.sleep(0.1)
-        now = fd_count(pid)
+        now = H.fd_count(pid)
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= 0.5:
@@ -1296,7 +1273,7 @@ def _chaos_run(topo, b, seed, tracker, problems, summary):
 
     # -- the master's descriptors back to idle
     def fds_back():
-        n = fd_count(b.pid)
+        n = H.fd_count(b.pid)
         return abs(n - base_fds) <= 1 and n
     try:
         n = H.poll_until(fds_back, 10, 'the master\'s descriptors back to '

@@ -9,11 +9,7 @@ bye, stops reading and finishes its connections. Every client connection
 elsewhere goes on untouched, and no new client is lost.
 """
 
-import ctypes
-import errno
 import os
-import re
-import socket
 import struct
 import sys
 import time
@@ -25,8 +21,6 @@ from harness import check  # noqa: E402
 
 h = H.Harness('test_ipc', file_timeout=120)
 
-SYS_PIDFD_GETFD = 438   # x86_64 and aarch64 alike
-
 # Messages no peer may send: an unknown type, a lying length, a header cut
 # short, and a CHAN_CONN record count without its descriptors.
 GARBAGE = [
@@ -37,40 +31,6 @@ GARBAGE = [
 ]
 
 
-def steal_channels(pid):
-    """Copies of PID's AF_UNIX SOCK_SEQPACKET sockets (its channels)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError) as e:
-        raise H.Skip('pidfd_open unavailable: %s' % e)
-    found = []
-    try:
-        for name in os.listdir('/proc/%d/fd' % pid):
-            try:
-                if not os.readlink('/proc/%d/fd/%s' % (pid, name)).startswith(
-                        'socket:'):
-                    continue
-            except OSError:
-                continue
-            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
-            if fd < 0:
-                e = ctypes.get_errno()
-                if e in (errno.EPERM, errno.ENOSYS):
-                    raise H.Skip('pidfd_getfd: %s (needs root and Linux '
-                                 '>= 5.6)' % os.strerror(e))
-                continue
-            s = socket.socket(fileno=fd)
-            if s.family == socket.AF_UNIX and s.type == socket.SOCK_SEQPACKET:
-                found.append(s)
-            else:
-                s.detach()
-                os.close(fd)
-    finally:
-        os.close(pidfd)
-    return found
-
-
 def start(workers=2, drain='5s'):
     be = h.start_backend('echo', name='echo')
     port = H.free_port()
@@ -79,62 +39,34 @@ def start(workers=2, drain='5s'):
     return port, b
 
 
-def open_echoing(port, n):
-    socks = []
-    for i in range(n):
-        s = H.connect(port)
-        H.echo_ok(s, b'hello %d\n' % i)
-        socks.append(s)
-    return socks
-
-
-def all_echo(socks, tag):
-    for i, s in enumerate(socks):
-        try:
-            H.echo_ok(s, b'%s %d\n' % (tag.encode(), i))
-        except (H.Failure, OSError) as e:
-            raise H.Failure('connection %d stopped echoing (%s): %s'
-                            % (i, tag, e))
-
-
 def new_clients_served(port, n):
     for i in range(n):
-        s = H.connect(port)
-        try:
-            H.echo_ok(s, b'new client %d\n' % i)
-        finally:
-            s.close()
-
-
-def wait_log(b, pattern, timeout=5.0):
-    rx = re.compile(pattern)
-    return H.poll_until(lambda: rx.search(b.log()), timeout,
-                        'log line matching %r' % pattern)
+        H.echo_new(port, b'new client %d\n' % i)
 
 
 @h.case(timeout=40)
 def garbage_from_a_worker_cuts_it_off():
     port, b = start()
     w1, w2 = b.wait_workers(2)
-    socks = open_echoing(port, 6)
+    socks = H.open_echoing(port, 6)
     by = {s: b.holder_of(s) for s in socks}
     victim = w1
     others = [s for s in socks if by[s] != victim]
     check(others and len(others) < len(socks),
           'connections on both workers: %r' % list(by.values()))
-    chans = steal_channels(victim)
+    chans = H.steal_channels(victim)
     check(len(chans) == 1, 'worker %d has %d channels' % (victim, len(chans)))
     try:
         chans[0].send(GARBAGE[0])
     finally:
         chans[0].close()
-    wait_log(b, r'worker \d+ \(pid %d\): bad message' % victim)
-    wait_log(b, r'worker \d+ \(pid %d\): cut off' % victim)
+    b.wait_log(r'worker \d+ \(pid %d\): bad message' % victim)
+    b.wait_log(r'worker \d+ \(pid %d\): cut off' % victim)
     H.poll_until(lambda: not H.proc_alive(victim), 5,
                  'the cut-off worker %d to be gone' % victim)
     new = b.wait_workers(2, exclude=[victim])
     check(w2 in new, 'the other worker %d was replaced too: %r' % (w2, new))
-    all_echo(others, 'after the cut')
+    H.all_echo(others, 'after the cut')
     new_clients_served(port, 20)
     b.check_running()
     for s in socks:
@@ -145,10 +77,10 @@ def garbage_from_a_worker_cuts_it_off():
 def garbage_from_the_master_drains_that_worker():
     port, b = start(drain='20s')
     w1, w2 = b.wait_workers(2)
-    socks = open_echoing(port, 6)
+    socks = H.open_echoing(port, 6)
     holders = {b.holder_of(s) for s in socks}
     check(holders == {w1, w2}, 'connections on both workers: %r' % holders)
-    chans = steal_channels(b.pid)
+    chans = H.steal_channels(b.pid)
     check(len(chans) == 2, 'the master has %d channels' % len(chans))
     # Garbage to whichever worker sits behind the first; that worker names
     # itself in the log.
@@ -157,23 +89,23 @@ def garbage_from_the_master_drains_that_worker():
     finally:
         for c in chans:
             c.close()
-    m = wait_log(b, r'baton\[(\d+)\] \w+: worker \d+: bad message from '
-                 'master')
+    m = b.wait_log(r'baton\[(\d+)\] \w+: worker \d+: bad message from '
+                   'master')
     victim = int(m.group(1))
     check(victim in (w1, w2), 'the log names pid %d, not a worker' % victim)
     other = w2 if victim == w1 else w1
     # It says so (CHAN_BYE) before it stops reading, so the master knows
     # at once, with no client needed to find out.
-    wait_log(b, r'worker \d+ \(pid %d\) drains on its own' % victim)
+    b.wait_log(r'worker \d+ \(pid %d\) drains on its own' % victim)
     # It finishes what it has: its connections keep working ...
-    all_echo(socks, 'after the garbage')
+    H.all_echo(socks, 'after the garbage')
     # ... and every new client is served, by the other worker.
     new_clients_served(port, 20)
     check(H.proc_alive(victim), 'worker %d did not finish its connections '
           'first' % victim)
     mine = [s for s in socks if b.holder_of(s) == victim]
     check(mine, 'worker %d holds none of the connections' % victim)
-    all_echo(socks, 'still')
+    H.all_echo(socks, 'still')
     # Once its connections end it exits, and its slot is filled again.
     for s in mine:
         s.close()
@@ -182,9 +114,8 @@ def garbage_from_the_master_drains_that_worker():
     new = b.wait_workers(2, exclude=[victim])
     check(other in new, 'the other worker %d was replaced: %r' % (other, new))
     new_clients_served(port, 20)
-    all_echo([s for s in socks if s not in mine], 'at the end')
-    check(not re.search(r'exited with status|killed by signal', b.log()),
-          'a worker did not end cleanly:\n%s' % b.log_tail())
+    H.all_echo([s for s in socks if s not in mine], 'at the end')
+    b.check_clean_exits()
     b.check_running()
     for s in socks:
         s.close()
@@ -196,16 +127,16 @@ def every_kind_of_garbage_from_the_master():
     port, b = start(workers=1, drain='2s')
     for i, junk in enumerate(GARBAGE):
         (w,) = b.wait_workers(1)
-        held = open_echoing(port, 1)
-        chans = steal_channels(b.pid)
+        held = H.open_echoing(port, 1)
+        chans = H.steal_channels(b.pid)
         check(len(chans) == 1, 'the master has %d channels' % len(chans))
         try:
             chans[0].send(junk)
         finally:
             chans[0].close()
-        wait_log(b, r'baton\[%d\] \w+: worker \d+: (bad|truncated) message '
-                 'from master' % w)
-        all_echo(held, 'garbage %d' % i)
+        b.wait_log(r'baton\[%d\] \w+: worker \d+: (bad|truncated) message '
+                   'from master' % w)
+        H.all_echo(held, 'garbage %d' % i)
         held[0].close()
         H.poll_until(lambda: not H.proc_alive(w), 10,
                      'worker %d to exit after garbage %d' % (w, i))

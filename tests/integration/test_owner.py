@@ -25,9 +25,6 @@ pidfd_getfd(2); it is skipped otherwise.
 """
 
 import ctypes
-import errno
-import http.client
-import json
 import os
 import select
 import signal
@@ -43,63 +40,26 @@ from harness import check  # noqa: E402
 
 h = H.Harness('test_owner', file_timeout=150)
 
-SYS_PIDFD_GETFD = 438   # x86_64 and aarch64 alike
 CHAN_READY = struct.pack('<HHI', 4, 0, 8)   # a valid, harmless message
 KILL_GRACE_S = 5        # the master's SIGKILL comes this long past drain
 
 
 # ------------------------------------------------------------- helpers
 
-def conf(port, servers, sport=None, workers=2, drain='5s'):
-    """H.config() plus, with SPORT, a [stats] section."""
-    text = H.config(port, servers, workers=workers, drain=drain)
-    if sport:
-        text += '\n[stats]\nlisten = 127.0.0.1:%d\n' % sport
-    return text
-
-
 def start_echo(workers=2, drain='5s', stats=True):
     """An echo backend and baton in front of it: (port, sport, b)."""
     be = h.start_backend('echo', name='echo')
     port = H.free_port()
     sport = H.free_port() if stats else None
-    b = h.start_baton(conf(port, ['e0 127.0.0.1:%d' % be.port], sport,
-                           workers=workers, drain=drain))
+    b = h.start_baton(H.config(port, ['e0 127.0.0.1:%d' % be.port],
+                               workers=workers, drain=drain, sport=sport))
     b.backend = be
     return port, sport, b
 
 
-def get_stats(sport, timeout=3.0):
-    """GET /stats, parsed. A request cut while the master forks is retried
-    (test_reload.py tests that on its own)."""
-    for _ in range(3):
-        c = http.client.HTTPConnection(H.LOCALHOST, sport, timeout=timeout)
-        try:
-            c.request('GET', '/stats')
-            r = c.getresponse()
-            body = r.read()
-        except (http.client.RemoteDisconnected, ConnectionResetError) as e:
-            print('  note: GET /stats cut without a response (%r); retrying'
-                  % e)
-            continue
-        finally:
-            c.close()
-        check(r.status == 200, 'GET /stats: status %d' % r.status)
-        return json.loads(body.decode())
-    raise H.Failure('GET /stats cut without a response 3 times in a row')
-
-
 def wait_generation(sport, gen, timeout=5.0):
-    H.poll_until(lambda: get_stats(sport)['generation'] >= gen, timeout,
+    H.poll_until(lambda: H.get_stats(sport)['generation'] >= gen, timeout,
                  '/stats generation %d' % gen)
-
-
-def fd_count(pid):
-    """Open descriptors of PID, -1 if it is gone."""
-    try:
-        return len(os.listdir('/proc/%d/fd' % pid))
-    except OSError:
-        return -1
 
 
 def holder_by_fds(pids, before):
@@ -107,13 +67,8 @@ def holder_by_fds(pids, before):
     ({pid: count}): the one that took the connection just made. Cheaper
     than Baton.holder_of(), which reads the whole TCP table (slow on a
     machine with many sockets)."""
-    grown = [p for p in pids if fd_count(p) > before[p]]
+    grown = [p for p in pids if H.fd_count(p) > before[p]]
     return grown[0] if len(grown) == 1 else None
-
-
-def proc_state(pid):
-    st = H.proc_stat(pid)
-    return st[1] if st else None
 
 
 def accepted_inodes(b, socks):
@@ -178,45 +133,10 @@ def exchange_and_half_close(socks, tag, timeout=5.0):
 def wait_fds(b, want, timeout, what):
     """Wait until the master has WANT open descriptors; fail naming them."""
     try:
-        H.poll_until(lambda: fd_count(b.pid) == want, timeout, what)
+        H.poll_until(lambda: H.fd_count(b.pid) == want, timeout, what)
     except H.Failure as e:
         raise H.Failure('%s (the master has %d descriptors, baseline %d)'
-                        % (e, fd_count(b.pid), want))
-
-
-def steal_channels(pid):
-    """Copies of PID's AF_UNIX SOCK_SEQPACKET sockets (its channels), taken
-    with pidfd_getfd(2) (as test_ipc.py does)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError) as e:
-        raise H.Skip('pidfd_open unavailable: %s' % e)
-    found = []
-    try:
-        for name in os.listdir('/proc/%d/fd' % pid):
-            try:
-                if not os.readlink('/proc/%d/fd/%s' % (pid, name)).startswith(
-                        'socket:'):
-                    continue
-            except OSError:
-                continue
-            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
-            if fd < 0:
-                e = ctypes.get_errno()
-                if e in (errno.EPERM, errno.ENOSYS):
-                    raise H.Skip('pidfd_getfd: %s (needs root and Linux '
-                                 '>= 5.6)' % os.strerror(e))
-                continue
-            s = socket.socket(fileno=fd)
-            if s.family == socket.AF_UNIX and s.type == socket.SOCK_SEQPACKET:
-                found.append(s)
-            else:
-                s.detach()
-                os.close(fd)
-    finally:
-        os.close(pidfd)
-    return found
+                        % (e, H.fd_count(b.pid), want))
 
 
 def cont_all(pids):
@@ -246,8 +166,8 @@ def redispatched_sockets_acknowledged_and_released():
     w1, w2 = b.wait_workers(2)
     stopped = []
     socks = []
-    base = fd_count(b.pid)
-    wfds = {p: fd_count(p) for p in (w1, w2)}
+    base = H.fd_count(b.pid)
+    wfds = {p: H.fd_count(p) for p in (w1, w2)}
     try:
         warm = H.connect(port)
         socks.append(warm)
@@ -268,8 +188,8 @@ def redispatched_sockets_acknowledged_and_released():
             socks.append(c)
             clients.append(c)
             # One socket per accept round, so they alternate strictly.
-            H.poll_until(lambda: fd_count(b.pid) == base + i + 1
-                         and proc_state(b.pid) == 'S', 5,
+            H.poll_until(lambda: H.fd_count(b.pid) == base + i + 1
+                         and H.proc_state(b.pid) == 'S', 5,
                          'the master to accept client %d and send it to a '
                          'stopped worker' % i)
         os.kill(victim, signal.SIGKILL)
@@ -286,7 +206,7 @@ def redispatched_sockets_acknowledged_and_released():
               'baseline %d)'
               % (len(bad), '; '.join('client %d: %s after %r' % (i, how, got)
                                      for i, got, how in bad),
-                 copies, fd_count(b.pid), base))
+                 copies, H.fd_count(b.pid), base))
         wait_fds(b, base, 3, 'the master\'s descriptors back to baseline')
         H.echo_ok(warm, b'warm-up still served\n')
         b.check_running()
@@ -303,7 +223,7 @@ def ack_resent_after_full_channel():
     # its acknowledgement gets EAGAIN and must be sent again later.
     port, _, b = start_echo(workers=1, stats=False)
     (w,) = b.wait_workers(1)
-    base = fd_count(b.pid)
+    base = H.fd_count(b.pid)
     stopped = []
     stolen = None
     c = None
@@ -311,15 +231,15 @@ def ack_resent_after_full_channel():
         os.kill(w, signal.SIGSTOP)
         stopped.append(w)
         c = H.connect(port)
-        H.poll_until(lambda: fd_count(b.pid) == base + 1 and
-                     proc_state(b.pid) == 'S', 5,
+        H.poll_until(lambda: H.fd_count(b.pid) == base + 1 and
+                     H.proc_state(b.pid) == 'S', 5,
                      'the master to accept the client and send it to the '
                      'stopped worker')
         os.kill(b.pid, signal.SIGSTOP)
         stopped.append(b.pid)
-        H.poll_until(lambda: proc_state(b.pid) == 'T', 3,
+        H.poll_until(lambda: H.proc_state(b.pid) == 'T', 3,
                      'the master to stop')
-        chans = steal_channels(w)
+        chans = H.steal_channels(w)
         check(len(chans) == 1, 'worker %d has %d channels' % (w, len(chans)))
         stolen = chans[0]
         stolen.setblocking(False)
@@ -335,13 +255,13 @@ def ack_resent_after_full_channel():
         check(0 < n < 100000, 'the channel took %d messages, want it full '
               'after a few' % n)
         print('  channel full after %d READY messages' % n)
-        wbase = fd_count(w)
+        wbase = H.fd_count(w)
         os.kill(w, signal.SIGCONT)
         stopped.remove(w)
         # It read the socket (and tried to acknowledge it at once, in the
         # same wake-up), and waits again.
-        H.poll_until(lambda: fd_count(w) > wbase and
-                     proc_state(w) == 'S', 5,
+        H.poll_until(lambda: H.fd_count(w) > wbase and
+                     H.proc_state(w) == 'S', 5,
                      'worker %d to take the socket and wait again' % w)
         os.kill(b.pid, signal.SIGCONT)
         stopped.remove(b.pid)
@@ -353,16 +273,12 @@ def ack_resent_after_full_channel():
                             'descriptors, baseline %d)'
                             % (bad[0][2], bad[0][1],
                                'still holds' if master_copies(b, [c])
-                               else 'does not hold', fd_count(b.pid), base))
+                               else 'does not hold', H.fd_count(b.pid), base))
         wait_fds(b, base, 3, 'the master\'s descriptors back to baseline')
         b.check_running()
         check(b.workers() == [w], 'worker %d was replaced: %r'
               % (w, b.workers()))
-        s = H.connect(port)
-        try:
-            H.echo_ok(s, b'a new client\n')
-        finally:
-            s.close()
+        H.echo_new(port, b'a new client\n')
     finally:
         cont_all(stopped)
         if stolen is not None:
@@ -477,10 +393,10 @@ def failed_reload_case(cause):
         with open(b.config, 'w') as f:
             f.write(text)
         b.signal(signal.SIGHUP)
-        H.poll_until(lambda: get_stats(sport)['reload_failures'] == 1, 5,
+        H.poll_until(lambda: H.get_stats(sport)['reload_failures'] == 1, 5,
                      'reload_failures 1 after a reload whose %s port is '
                      'busy' % cause)
-        st = get_stats(sport)
+        st = H.get_stats(sport)
         check(st['generation'] == 1 and st['reloads'] == 0,
               'generation %r, reloads %r after a failed reload, want 1, 0'
               % (st['generation'], st['reloads']))
@@ -500,7 +416,7 @@ def failed_reload_case(cause):
 
     def reloaded():
         try:
-            return get_stats(nsport)['generation'] == 2
+            return H.get_stats(nsport)['generation'] == 2
         except OSError:
             return False
     H.poll_until(reloaded, 5, '/stats generation 2 on port %d once port %d '
@@ -555,11 +471,7 @@ def second_reload_keeps_drain_backstop():
         how, _ = H.wait_closed(c, 3)
         check(how in ('eof', 'reset'), 'its connection still open: %s' % how)
         b.check_running()
-        s = H.connect(port)
-        try:
-            H.echo_ok(s, b'new client\n')
-        finally:
-            s.close()
+        H.echo_new(port, b'new client\n')
     finally:
         cont_all(stopped)
         c.close()
@@ -572,7 +484,7 @@ def sigterm_to_one_worker_loses_no_new_connection():
     drain = 3
     port, sport, b = start_echo(workers=2, drain='%ds' % drain)
     ws = b.wait_workers(2)
-    wfds = {p: fd_count(p) for p in ws}
+    wfds = {p: H.fd_count(p) for p in ws}
     held = H.connect(port)
     conns = []
     try:
@@ -583,7 +495,7 @@ def sigterm_to_one_worker_loses_no_new_connection():
         # A fixed master knows soon (CHAN_BYE); not waited for long, as
         # the old one never does.
         try:
-            H.poll_until(lambda: [w for w in get_stats(sport)['workers']
+            H.poll_until(lambda: [w for w in H.get_stats(sport)['workers']
                                   if w['pid'] == x and
                                   w['state'] == 'draining'], 1.0,
                          'worker %d listed as draining' % x)
@@ -660,17 +572,13 @@ def totals_count_killed_workers_connections():
     b.wait_workers(2, timeout=10, exclude=victims)
     # Batch 3: plain connections that finish normally.
     for i in range(60):
-        s = H.connect(port)
+        H.echo_new(port, b'three %d\n' % i)
         made[0] += 1
-        try:
-            H.echo_ok(s, b'three %d\n' % i)
-        finally:
-            s.close()
     check(made[0] == 150, 'clients made %d connections' % made[0])
     seen = []
 
     def exact():
-        st = get_stats(sport)
+        st = H.get_stats(sport)
         fe = [f['total'] for f in st['frontends'] if f['name'] == 'web']
         seen.append((fe, st['connections']['total']))
         return fe == [made[0]] and st['connections']['total'] == made[0]
@@ -804,22 +712,22 @@ def last_acks_read_after_econnreset():
     socks = [lst]
     parked = None
     try:
-        b = h.start_baton(conf(port, ['s0 127.0.0.1:%d'
-                                      % lst.getsockname()[1]], sport,
-                               workers=1))
+        b = h.start_baton(H.config(port, ['s0 127.0.0.1:%d'
+                                          % lst.getsockname()[1]],
+                                   workers=1, sport=sport))
         (w,) = b.wait_workers(1)
-        base = fd_count(b.pid)
-        check(get_stats(sport)['redispatched'] == 0, 'redispatched not 0 '
+        base = H.fd_count(b.pid)
+        check(H.get_stats(sport)['redispatched'] == 0, 'redispatched not 0 '
               'at start')
         wait_fds(b, base, 5, 'the master to close the /stats connection')
         os.kill(w, signal.SIGSTOP)
         stopped.append(w)
-        H.poll_until(lambda: proc_state(w) == 'T', 5, 'worker %d to stop'
+        H.poll_until(lambda: H.proc_state(w) == 'T', 5, 'worker %d to stop'
                      % w)
         c = H.connect(port)
         socks.append(c)
-        H.poll_until(lambda: fd_count(b.pid) == base + 1 and
-                     proc_state(b.pid) == 'S', 10,
+        H.poll_until(lambda: H.fd_count(b.pid) == base + 1 and
+                     H.proc_state(b.pid) == 'S', 10,
                      'the master to accept the client and send it to the '
                      'stopped worker')
         parked = ParkedMaster(b.pid)
@@ -839,11 +747,11 @@ def last_acks_read_after_econnreset():
         check(got == line, 'the client got %r back, want %r' % (got, line))
         os.kill(w, signal.SIGSTOP)
         stopped.append(w)
-        H.poll_until(lambda: proc_state(w) == 'T', 5, 'worker %d to stop'
+        H.poll_until(lambda: H.proc_state(w) == 'T', 5, 'worker %d to stop'
                      % w)
         # A message the worker will never read, sent on a copy of the
         # master's end of the channel.
-        chans = steal_channels(b.pid)
+        chans = H.steal_channels(b.pid)
         try:
             check(len(chans) == 1, 'the master has %d channels, want 1'
                   % len(chans))
@@ -853,13 +761,13 @@ def last_acks_read_after_econnreset():
         os.kill(w, signal.SIGKILL)
         stopped.remove(w)
         # Dead, its descriptors closed; the held master cannot reap it.
-        H.poll_until(lambda: proc_state(w) in ('Z', None), 5,
+        H.poll_until(lambda: H.proc_state(w) in ('Z', None), 5,
                      'worker %d to die' % w)
         parked.release()
         # Its slot is filled again once it is reaped and what it did not
         # take is handed out: from then on nothing more is.
         b.wait_workers(1, timeout=15, exclude=[w])
-        redispatched = get_stats(sport)['redispatched']
+        redispatched = H.get_stats(sport)['redispatched']
         # A second line: nobody may carry it to a server again.
         after = b'after the kill\n'
         try:

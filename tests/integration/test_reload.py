@@ -5,8 +5,6 @@ drain_timeout of the old generation, kill -9 during drain), the
 acknowledged hand-off (a stopped worker's queued sockets re-dispatched),
 SIGUSR1 log reopening, the pidfile and `user`."""
 
-import http.client
-import json
 import os
 import random
 import re
@@ -51,31 +49,6 @@ def conf(fronts, servers, sport, workers=2, drain='10s', extra_global=''):
     return '\n'.join(lines)
 
 
-def get_stats(sport, timeout=3.0):
-    """GET /stats from the master, parsed.
-
-    A request in flight while the master forks a worker can be cut
-    without a response (stats_connection_survives_fork tests that on
-    its own); here, where /stats is only the observer, such a request is
-    noted in the output and retried, so the other cases test their subject.
-    """
-    for _ in range(3):
-        c = http.client.HTTPConnection(H.LOCALHOST, sport, timeout=timeout)
-        try:
-            c.request('GET', '/stats')
-            r = c.getresponse()
-            body = r.read()
-        except (http.client.RemoteDisconnected, ConnectionResetError) as e:
-            print('  note: GET /stats cut without a response (%r); retrying'
-                  % e)
-            continue
-        finally:
-            c.close()
-        check(r.status == 200, 'GET /stats: status %d' % r.status)
-        return json.loads(body.decode())
-    raise H.Failure('GET /stats cut without a response 3 times in a row')
-
-
 class Proxy:
     """A baton started with conf(); remembers its ports and config args."""
 
@@ -92,7 +65,7 @@ class Proxy:
         return conf(self.fronts, self.servers, self.sport, **self.kw)
 
     def stats(self):
-        return get_stats(self.sport)
+        return H.get_stats(self.sport)
 
     def write(self, text=None):
         with open(self.b.config, 'w') as f:

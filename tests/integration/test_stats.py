@@ -46,8 +46,7 @@ def start(mode='echo', nbackends=2, workers=2, dispatch=None, token=None,
     text = H.config(port, ['%s 127.0.0.1:%d' % (b.name, b.port)
                            for b in backends], workers=workers, idle=idle,
                     extra_global='dispatch = %s' % dispatch if dispatch
-                    else '')
-    text += '\n[stats]\nlisten = 127.0.0.1:%d\n' % sport
+                    else '', sport=sport)
     if token:
         text += 'token = %s\n' % token
     b = h.start_baton(text)

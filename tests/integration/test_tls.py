@@ -11,8 +11,6 @@ Certificates are made per run with the openssl command (SKIP without it).
 """
 
 import hashlib
-import http.client
-import json
 import os
 import re
 import select
@@ -174,34 +172,15 @@ def tls_proxy(backend, cert='rsa', sport=None, workers=2, idle='30s',
     return port, b
 
 
-def get_stats(sport, timeout=3.0):
-    """GET /stats, parsed (a request cut by a fork is retried)."""
-    for _ in range(3):
-        c = http.client.HTTPConnection(H.LOCALHOST, sport, timeout=timeout)
-        try:
-            c.request('GET', '/stats')
-            r = c.getresponse()
-            body = r.read()
-        except (http.client.RemoteDisconnected, ConnectionResetError) as e:
-            print('  note: GET /stats cut without a response (%r); retrying'
-                  % e)
-            continue
-        finally:
-            c.close()
-        check(r.status == 200, 'GET /stats: status %d' % r.status)
-        return json.loads(body.decode())
-    raise H.Failure('GET /stats cut without a response 3 times in a row')
-
-
 def frontend_stats(sport, name):
-    for f in get_stats(sport)['frontends']:
+    for f in H.get_stats(sport)['frontends']:
         if f['name'] == name:
             return f
     raise H.Failure('no frontend %r in /stats' % name)
 
 
 def server_stats(sport, backend='app', server='s1'):
-    for be in get_stats(sport)['backends']:
+    for be in H.get_stats(sport)['backends']:
         if be['name'] == backend:
             for s in be['servers']:
                 if s['name'] == server:
@@ -791,7 +770,7 @@ def reload_bad_cert_keeps_old_new_cert_served():
         with open(b.config, 'w') as f:
             f.write(t)
         b.signal(signal.SIGHUP)
-        H.poll_until(lambda: get_stats(sport)[field] >= want, 5,
+        H.poll_until(lambda: H.get_stats(sport)[field] >= want, 5,
                      '/stats %s to reach %d' % (field, want))
 
     check(served() == der_rsa, 'not the configured certificate at start')
@@ -803,7 +782,7 @@ def reload_bad_cert_keeps_old_new_cert_served():
         for t in (text(h.path('gone.pem'), live_k), text(live_c, ec[1])):
             fails += 1
             reload_and_wait(t, 'reload_failures', fails)
-            st = get_stats(sport)
+            st = H.get_stats(sport)
             check(st['generation'] == 1 and st['reloads'] == 0,
                   'after a failed reload: generation %r reloads %r, want 1, '
                   '0' % (st['generation'], st['reloads']))
@@ -821,7 +800,7 @@ def reload_bad_cert_keeps_old_new_cert_served():
         os.replace(live_k + '.new', live_k)
         os.replace(live_c + '.new', live_c)
         reload_and_wait(text(live_c, live_k), 'generation', 2)
-        st = get_stats(sport)
+        st = H.get_stats(sport)
         check(st['reload_failures'] == 2 and st['reloads'] == 1,
               'after the renewal: reloads %r reload_failures %r, want 1, 2'
               % (st['reloads'], st['reload_failures']))

@@ -15,10 +15,7 @@ Some cases reach into a live channel with pidfd_getfd(2) (root, Linux >=
 the master did not.
 """
 
-import ctypes
-import errno
 import os
-import re
 import signal
 import socket
 import struct
@@ -33,41 +30,13 @@ from harness import check  # noqa: E402
 h = H.Harness('test_worker', file_timeout=150)
 
 CHAN_CONN, CHAN_READY = 1, 4
-SYS_PIDFD_GETFD = 438   # x86_64 and aarch64 alike
 
 
 def seqpacket_of(pid):
-    """A copy of PID's one AF_UNIX SOCK_SEQPACKET socket (its channel)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError) as e:
-        raise H.Skip('pidfd_open unavailable: %s' % e)
-    found = []
-    try:
-        fddir = '/proc/%d/fd' % pid
-        for name in os.listdir(fddir):
-            try:
-                if not os.readlink('%s/%s' % (fddir, name)).startswith(
-                        'socket:'):
-                    continue
-            except OSError:
-                continue
-            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
-            if fd < 0 and ctypes.get_errno() in (errno.EPERM, errno.ENOSYS):
-                raise H.Skip('pidfd_getfd: %s (root, Linux >= 5.6)'
-                             % os.strerror(ctypes.get_errno()))
-            if fd < 0:
-                continue
-            s = socket.socket(fileno=fd)
-            if s.type == socket.SOCK_SEQPACKET:
-                found.append(s)
-            else:
-                s.close()
-    finally:
-        os.close(pidfd)
-    check(len(found) == 1, 'pid %d has %d channels' % (pid, len(found)))
-    return found[0]
+    """A copy of PID's one channel (H.steal_channels)."""
+    chans = H.steal_channels(pid)
+    check(len(chans) == 1, 'pid %d has %d channels' % (pid, len(chans)))
+    return chans[0]
 
 
 def conn_message(sid, port):
@@ -99,33 +68,9 @@ def start(workers, drain='20s'):
     return port, b, be
 
 
-def open_echoing(port, n, tag='hello'):
-    socks = []
-    for i in range(n):
-        s = H.connect(port)
-        H.echo_ok(s, b'%s %d\n' % (tag.encode(), i))
-        socks.append(s)
-    return socks
-
-
-def all_echo(socks, tag):
-    for i, s in enumerate(socks):
-        try:
-            H.echo_ok(s, b'%s %d\n' % (tag.encode(), i))
-        except (H.Failure, OSError) as e:
-            raise H.Failure('connection %d stopped echoing (%s): %s'
-                            % (i, tag, e))
-
-
-def wait_log(b, pattern, timeout=5.0):
-    rx = re.compile(pattern)
-    return H.poll_until(lambda: rx.search(b.log()), timeout,
-                        'log line matching %r' % pattern)
-
-
 def said_bye(b, pid):
     """The master read CHAN_BYE from worker PID."""
-    wait_log(b, r'worker \d+ \(pid %d\) drains on its own' % pid)
+    b.wait_log(r'worker \d+ \(pid %d\) drains on its own' % pid)
 
 
 def backend_conns(pid, backend_port):
@@ -151,11 +96,6 @@ def ends_cleanly(s):
     how, dt = H.wait_closed(s, 5.0)
     check(how == 'eof', 'connection ended by %s after %.1fs, not EOF'
           % (how, dt))
-
-
-def check_clean_exits(b):
-    check(not re.search(r'exited with status|killed by signal', b.log()),
-          'a worker did not end cleanly:\n%s' % b.log_tail())
 
 
 @h.case(timeout=60)
@@ -211,16 +151,16 @@ def an_acknowledgement_that_waits_is_not_lost():
 def sigterm_to_a_worker_says_bye_and_it_gets_no_more():
     port, b, be = start(workers=2, drain='6s')
     w1, w2 = b.wait_workers(2)
-    old = open_echoing(port, 6)
+    old = H.open_echoing(port, 6)
     mine = [s for s in old if b.holder_of(s) == w1]
     check(mine and len(mine) < len(old), 'connections on both workers')
     os.kill(w1, signal.SIGTERM)
     t0 = time.monotonic()
     said_bye(b, w1)
     # Its own connections go on (until its drain timeout) ...
-    all_echo(old, 'old after bye')
+    H.all_echo(old, 'old after bye')
     # ... new clients go elsewhere, and outlive the drain timeout of w1.
-    new = open_echoing(port, 10, 'new')
+    new = H.open_echoing(port, 10, 'new')
     holders = {b.holder_of(s) for s in new}
     check(w1 not in holders, 'the worker that said bye got new sockets')
     for s in mine:
@@ -229,9 +169,9 @@ def sigterm_to_a_worker_says_bye_and_it_gets_no_more():
                  'worker %d to exit once its connections ended' % w1)
     b.wait_workers(2, exclude=[w1])
     time.sleep(max(0, 6.5 - (time.monotonic() - t0)))
-    all_echo(new, 'past the drain timeout')
-    all_echo([s for s in old if s not in mine] + new, 'at the end')
-    check_clean_exits(b)
+    H.all_echo(new, 'past the drain timeout')
+    H.all_echo([s for s in old if s not in mine] + new, 'at the end')
+    b.check_clean_exits()
     for s in old + new:
         s.close()
 
@@ -246,9 +186,9 @@ def sigterm_to_an_idle_worker_ends_it_at_once():
                  'the idle worker %d to exit' % w1)
     print('  idle worker gone %.2fs after SIGTERM' % (time.monotonic() - t0))
     b.wait_workers(2, exclude=[w1])
-    for s in open_echoing(port, 10):
+    for s in H.open_echoing(port, 10):
         s.close()
-    check_clean_exits(b)
+    b.check_clean_exits()
 
 
 def smuggled_socket_is_closed(b, w, be, sid, what, chan=None):
@@ -275,7 +215,7 @@ def smuggled_socket_is_closed(b, w, be, sid, what, chan=None):
 
 def held_ends_then_worker_exits(b, w, held, tag):
     """W's one connection HELD still works; once closed, W exits."""
-    all_echo(held, tag)
+    H.all_echo(held, tag)
     held[0].close()
     H.poll_until(lambda: not H.proc_alive(w), 10,
                  'worker %d to exit once its connection ended' % w)
@@ -285,7 +225,7 @@ def held_ends_then_worker_exits(b, w, held, tag):
 def a_worker_that_said_bye_closes_what_still_reaches_it():
     port, b, be = start(workers=1)
     (w,) = b.wait_workers(1)
-    held = open_echoing(port, 1)
+    held = H.open_echoing(port, 1)
     # Its channel, taken now: once it says bye, the master starts its
     # replacement at once and has two.
     chan = seqpacket_of(b.pid)
@@ -296,9 +236,9 @@ def a_worker_that_said_bye_closes_what_still_reaches_it():
     smuggled_socket_is_closed(b, w, be, 1 << 40, 'sent after bye', chan)
     held_ends_then_worker_exits(b, w, held, 'after the bye')
     b.wait_workers(1, exclude=[w])
-    for s in open_echoing(port, 5, 'then'):
+    for s in H.open_echoing(port, 5, 'then'):
         s.close()
-    check_clean_exits(b)
+    b.check_clean_exits()
 
 
 @h.case(timeout=40)
@@ -307,10 +247,10 @@ def a_socket_out_of_order_is_garbage():
     # out of that order means the worker cannot trust its channel.
     port, b, be = start(workers=1)
     (w,) = b.wait_workers(1)
-    held = open_echoing(port, 1)
+    held = H.open_echoing(port, 1)
     smuggled_socket_is_closed(b, w, be, 1 << 40, 'out of order')
-    wait_log(b, r'baton\[%d\] \w+: worker \d+: bad message from master: '
-             r'socket %d where \d+ was due' % (w, 1 << 40))
+    b.wait_log(r'baton\[%d\] \w+: worker \d+: bad message from master: '
+               r'socket %d where \d+ was due' % (w, 1 << 40))
     said_bye(b, w)
     held_ends_then_worker_exits(b, w, held, 'after the garbage')
 

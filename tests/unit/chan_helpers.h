@@ -2,6 +2,12 @@
 #ifndef BATON_TEST_CHAN_HELPERS_H
 #define BATON_TEST_CHAN_HELPERS_H
 
+/*
+ * Also what every check program over real descriptors needs: open_fds(),
+ * chan_pair() and run_suite(). All static inline, since a program uses
+ * only some of them (an unused static function would be a warning).
+ */
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +20,7 @@
 #include "channel.h"
 
 /* Descriptors this process has open. */
-static int
+static inline int
 open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -27,6 +33,14 @@ open_fds(void)
 	return n;
 }
 
+/* A channel as the master makes one: a SOCK_SEQPACKET socketpair. */
+static inline void
+chan_pair(int sv[2])
+{
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sv), 0);
+}
+
 /* A channel and an event loop for one test; sv[0] is the worker's end. */
 struct chan_rig {
 	struct event_base	*base;
@@ -34,17 +48,16 @@ struct chan_rig {
 	int			 nfds_before;
 };
 
-static void
+static inline void
 chan_rig_open(struct chan_rig *r)
 {
 	r->nfds_before = open_fds();
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-	    r->sv), 0);
+	chan_pair(r->sv);
 	ck_assert_ptr_nonnull(r->base = event_base_new());
 }
 
 /* Run the loop times times, never blocking. */
-static void
+static inline void
 chan_rig_run(struct chan_rig *r, int times)
 {
 	for (int i = 0; i < times; i++)
@@ -53,7 +66,7 @@ chan_rig_run(struct chan_rig *r, int times)
 }
 
 /* The master's end goes away. */
-static void
+static inline void
 chan_rig_hang_up(struct chan_rig *r)
 {
 	close(r->sv[1]);
@@ -61,7 +74,7 @@ chan_rig_hang_up(struct chan_rig *r)
 }
 
 /* Close it all: then as many descriptors are open as before. */
-static void
+static inline void
 chan_rig_close(struct chan_rig *r)
 {
 	event_base_free(r->base);
@@ -76,7 +89,7 @@ chan_rig_close(struct chan_rig *r)
  * Shrink fd's send buffer to the least and send CHAN_READY until EAGAIN.
  * Returns how many went out.
  */
-static long
+static inline long
 chan_fill(int fd)
 {
 	uint64_t buf[2];
@@ -84,6 +97,7 @@ chan_fill(int fd)
 	long n = 0;
 	int one = 1;
 
+	ck_assert_uint_gt(len, 0);
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one,
 	    sizeof(one)), 0);
 	while (n < 100000 && chan_send(fd, buf, len, NULL, 0) == 0)
@@ -97,7 +111,7 @@ chan_fill(int fd)
  * The next message waiting on fd, past any CHAN_READY (the filler): its
  * type (CHAN_ACK's upto in *upto), or 0 when none is waiting.
  */
-static int
+static inline int
 chan_next(int fd, uint64_t *upto)
 {
 	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
@@ -123,7 +137,7 @@ chan_next(int fd, uint64_t *upto)
  * The next message on fd, past the filler, is of type: 0 for none, and
  * a CHAN_ACK acknowledges upto.
  */
-static void
+static inline void
 chan_expect(int fd, int type, uint64_t upto)
 {
 	uint64_t got = 0;
@@ -137,7 +151,7 @@ chan_expect(int fd, int type, uint64_t upto)
  * A worker's last words on fd: its acknowledgement up to upto (none when
  * 0), then CHAN_BYE, then nothing.
  */
-static void
+static inline void
 chan_expect_bye(int fd, uint64_t upto)
 {
 	if (upto > 0)
@@ -147,7 +161,7 @@ chan_expect_bye(int fd, uint64_t upto)
 }
 
 /* Run a suite; the exit status of the test program. */
-static int
+static inline int
 run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "chan_helpers.h"
 #include "channel.h"
 
 /* Message buffers are 8-byte aligned, as chan_decode() expects. */
@@ -22,29 +22,9 @@ union msgbuf {
 };
 
 static int
-open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
-
-static int
 fd_is_open(int fd)
 {
 	return fcntl(fd, F_GETFD) != -1;
-}
-
-static void
-chan_pair(int sv[2])
-{
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-	    sv), 0);
 }
 
 static void
@@ -805,11 +785,5 @@ channel_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(channel_suite());
-	int failures;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(channel_suite());
 }
