@@ -133,6 +133,9 @@ struct config	*config_load(const char *path, struct errlist *errs);
 /* The same for a configuration held in memory; name stands for the file. */
 struct config	*config_load_string(const char *text, const char *name,
 		    struct errlist *errs);
+/* The same for len bytes at buf, which may hold anything, NULs included. */
+struct config	*config_load_buffer(const char *buf, size_t len,
+		    const char *name, struct errlist *errs);
 void		 config_free(struct config *cfg);
 
 /*
@@ -142,6 +145,11 @@ void		 config_free(struct config *cfg);
 char	*config_unescape(const char *s, size_t *len);
 /* "30s", "500ms", "5m", "2h" or a bare number of seconds, into ms. */
 int	config_parse_duration(const char *s, unsigned *ms);
+/*
+ * What is wrong with len bytes of a line, or NULL: "NUL byte", "control
+ * character" (tab, CR and LF are fine) or "invalid UTF-8".
+ */
+const char	*config_check_text(const char *s, size_t len);
 const char	*config_balance_name(int balance);
 /* Descriptors a worker may need: two per connection any frontend allows. */
 long		 config_nofile(const struct config *cfg);

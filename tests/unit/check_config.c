@@ -16,59 +16,6 @@
 /* The line reader's buffer is inih's INI_MAX_LINE (200): 198 characters. */
 #define LONGEST_LINE	198
 
-/*
- * Load text, which must fail with exactly n errors, in order, each
- * starting with want[i] ("FILE:LINE: [section] key: reason 'value'").
- * Everything is freed before an assertion can fail (CK_FORK=no, ASan).
- */
-static void
-expect_errors(const char *text, const char *const *want, size_t n)
-{
-	static char why[4608];
-	struct errlist errs;
-	struct config *cfg;
-
-	why[0] = '\0';
-	cfg = load(text, &errs);
-	if (cfg != NULL)
-		snprintf(why, sizeof(why), "configuration accepted");
-	else if (errs.n != n)
-		snprintf(why, sizeof(why), "%zu errors, expected %zu:%s",
-		    errs.n, n, joined(&errs));
-	for (size_t i = 0; why[0] == '\0' && i < n; i++) {
-		if (strncmp(errs.msgs[i], want[i], strlen(want[i])) == 0)
-			continue;
-		snprintf(why, sizeof(why), "error %zu is\n  %s\nexpected\n"
-		    "  %s...", i, errs.msgs[i], want[i]);
-	}
-	config_free(cfg);
-	errlist_free(&errs);
-	ck_assert_msg(why[0] == '\0', "%s", why);
-}
-
-#define EXPECT_ERRORS(text, ...) do {					\
-	static const char *const want_[] = { __VA_ARGS__ };		\
-	expect_errors((text), want_, sizeof(want_) / sizeof(want_[0]));	\
-} while (0)
-
-static struct config *
-load_ok(const char *text)
-{
-	struct errlist errs;
-	struct config *cfg;
-
-	cfg = load(text, &errs);
-	if (cfg == NULL || errs.n != 0) {
-		static char why[4096];
-
-		snprintf(why, sizeof(why), "%s", joined(&errs));
-		config_free(cfg);
-		errlist_free(&errs);
-		ck_abort_msg("rejected:%s", why);
-	}
-	return cfg;
-}
-
 static unsigned
 cpu_count(void)
 {

@@ -143,19 +143,6 @@ reuse(int fd)
 	return fd;
 }
 
-static struct config *
-load_ok(const char *text)
-{
-	struct errlist errs;
-	struct config *cfg;
-
-	cfg = load(text, &errs);
-	ck_assert_msg(cfg != NULL && errs.n == 0, "rejected:%s",
-	    joined(&errs));
-	errlist_free(&errs);
-	return cfg;
-}
-
 static void
 client_new(struct client *c, uint16_t port)
 {

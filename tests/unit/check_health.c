@@ -204,51 +204,6 @@ END_TEST
 
 /* The new configuration keys */
 
-static struct config *
-load_ok(const char *text)
-{
-	struct errlist errs;
-	struct config *cfg = load(text, &errs);
-
-	if (cfg == NULL || errs.n != 0) {
-		static char why[4096];
-
-		snprintf(why, sizeof(why), "%s", joined(&errs));
-		config_free(cfg);
-		errlist_free(&errs);
-		ck_abort_msg("rejected:%s", why);
-	}
-	return cfg;
-}
-
-/* text must fail with exactly these errors, in order (as prefixes). */
-static void
-expect_errors(const char *text, const char *const *want, size_t n)
-{
-	static char why[4608];
-	struct errlist errs;
-	struct config *cfg = load(text, &errs);
-
-	why[0] = '\0';
-	if (cfg != NULL)
-		snprintf(why, sizeof(why), "configuration accepted");
-	else if (errs.n != n)
-		snprintf(why, sizeof(why), "%zu errors, expected %zu:%s",
-		    errs.n, n, joined(&errs));
-	for (size_t i = 0; why[0] == '\0' && i < n; i++)
-		if (strncmp(errs.msgs[i], want[i], strlen(want[i])) != 0)
-			snprintf(why, sizeof(why), "error %zu is\n  %s\n"
-			    "expected\n  %s...", i, errs.msgs[i], want[i]);
-	config_free(cfg);
-	errlist_free(&errs);
-	ck_assert_msg(why[0] == '\0', "%s", why);
-}
-
-#define EXPECT_ERRORS(text, ...) do {					\
-	static const char *const want_[] = { __VA_ARGS__ };		\
-	expect_errors((text), want_, sizeof(want_) / sizeof(want_[0]));	\
-} while (0)
-
 #define FRONTEND \
 	"[frontend web]\n" \
 	"listen = 127.0.0.1:8080\n" \

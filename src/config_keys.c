@@ -1,0 +1,520 @@
+/* config_keys.c -- one setter per proxy.ini key, and the tables of keys */
+#include "ac_config.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_priv.h"
+#include "log.h"
+
+static const char *const balance_words[] = {
+	"roundrobin", "leastconn", "source", "random", NULL
+};
+static const char *const dispatch_words[] = { "roundrobin", "leastconn", NULL };
+static const char *const proxy_words[] = { "off", "v1", "v2", "any", NULL };
+static const char *const send_proxy_words[] = { "off", "v1", "v2", NULL };
+static const char *const onoff_words[] = { "off", "on", NULL };
+static const char *const check_words[] = { "off", "tcp", NULL };
+
+long
+config_nofile(const struct config *cfg)
+{
+	long need = 64;
+
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		need += 2 * (long)cfg->frontends[i].max_connections;
+	return need;
+}
+
+const char *
+config_balance_name(int balance)
+{
+	return balance_words[balance];
+}
+
+static int
+set_word(struct parse *p, const char *key, const char *v,
+    const char *const *words, int *out)
+{
+	int i;
+
+	if ((i = cfg_parse_word(v, words)) == -1) {
+		char list[128] = "";
+		for (int j = 0; words[j] != NULL; j++) {
+			strcat(list, j ? " | " : "");
+			strcat(list, words[j]);
+		}
+		cfg_perr(p, 0, "%s: bad value '%s' (expected %s)", key, v, list);
+		return -1;
+	}
+	*out = i;
+	return 0;
+}
+
+static int
+set_duration(struct parse *p, const char *key, const char *v, unsigned min_ms,
+    unsigned *out)
+{
+	unsigned ms;
+
+	if (config_parse_duration(v, &ms) == -1 || ms < min_ms) {
+		cfg_perr(p, 0, "%s: bad duration '%s'", key, v);
+		return -1;
+	}
+	*out = ms;
+	return 0;
+}
+
+static int
+set_uint(struct parse *p, const char *key, const char *v, unsigned min,
+    unsigned max, unsigned *out)
+{
+	if (cfg_parse_uint(v, min, max, out) == -1) {
+		cfg_perr(p, 0, "%s: bad number '%s' (expected %u..%u)", key, v, min,
+		    max);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+set_string(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = cfg_xstrdup(v);
+}
+
+/* [global] */
+
+static int
+g_workers(struct parse *p, const char *k, const char *v)
+{
+	if (strcmp(v, "auto") == 0) {
+		p->cfg->workers = 0;
+		return 0;
+	}
+	return set_uint(p, k, v, 1, CONFIG_MAX_WORKERS, &p->cfg->workers);
+}
+
+static int
+g_dispatch(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, dispatch_words, &p->cfg->dispatch);
+}
+
+static int
+g_drain_timeout(struct parse *p, const char *k, const char *v)
+{
+	return set_duration(p, k, v, 0, &p->cfg->drain_timeout_ms);
+}
+
+static int
+g_user(struct parse *p, const char *k, const char *v)
+{
+	if (getpwnam(v) == NULL) {
+		cfg_perr(p, 0, "%s: unknown user '%s'", k, v);
+		return -1;
+	}
+	set_string(&p->cfg->user, v);
+	return 0;
+}
+
+static int
+g_log_level(struct parse *p, const char *k, const char *v)
+{
+	int level = log_level_parse(v);
+
+	if (level == -1) {
+		cfg_perr(p, 0, "%s: bad value '%s' (expected debug | info | "
+		    "notice | warning | error)", k, v);
+		return -1;
+	}
+	p->cfg->log_level = level;
+	return 0;
+}
+
+static int
+g_log_file(struct parse *p, const char *k, const char *v)
+{
+	set_string(&p->cfg->log_file, v);
+	return 0;
+}
+
+static int
+g_access_log(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, onoff_words, &p->cfg->access_log);
+}
+
+static int
+g_pidfile(struct parse *p, const char *k, const char *v)
+{
+	set_string(&p->cfg->pidfile, v);
+	return 0;
+}
+
+static int
+g_splice(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, onoff_words, &p->cfg->splice);
+}
+
+static const struct key_def global_keys[] = {
+	{ "workers", g_workers, 0 },
+	{ "dispatch", g_dispatch, 0 },
+	{ "drain_timeout", g_drain_timeout, 0 },
+	{ "user", g_user, 0 },
+	{ "log_level", g_log_level, 0 },
+	{ "log_file", g_log_file, 0 },
+	{ "access_log", g_access_log, 0 },
+	{ "pidfile", g_pidfile, 0 },
+	{ "splice", g_splice, 0 },
+	{ NULL, NULL, 0 }
+};
+
+/* [stats] */
+
+static int
+s_listen(struct parse *p, const char *k, const char *v)
+{
+	char err[64];
+
+	if (addr_parse(v, ADDR_LISTEN, &p->cfg->stats_addr, err,
+	    sizeof(err)) == -1) {
+		cfg_perr(p, 0, "%s: bad address '%s' (%s)", k, v, err);
+		return -1;
+	}
+	set_string(&p->cfg->stats_listen, v);
+	return 0;
+}
+
+static int
+s_token(struct parse *p, const char *k, const char *v)
+{
+	if (*v == '\0') {
+		cfg_perr(p, 0, "%s: empty token", k);
+		return -1;
+	}
+	set_string(&p->cfg->stats_token, v);
+	return 0;
+}
+
+static const struct key_def stats_keys[] = {
+	{ "listen", s_listen, 0 },
+	{ "token", s_token, 0 },
+	{ NULL, NULL, 0 }
+};
+
+/* [frontend NAME] */
+
+static struct frontend_conf *
+cur_frontend(struct parse *p)
+{
+	return &p->cfg->frontends[p->cfg->nfrontends - 1];
+}
+
+static int
+f_listen(struct parse *p, const char *k, const char *v)
+{
+	struct frontend_conf *f = cur_frontend(p);
+	struct listen_conf *l;
+	struct addr a;
+	char err[64];
+
+	if (addr_parse(v, ADDR_LISTEN, &a, err, sizeof(err)) == -1) {
+		cfg_perr(p, 0, "%s: bad address '%s' (%s)", k, v, err);
+		return -1;
+	}
+	l = cfg_grow(&f->listens, &f->nlistens, sizeof(*l));
+	l->text = cfg_xstrdup(v);
+	l->addr = a;
+	l->line = p->line;
+	return 0;
+}
+
+static int
+f_backend(struct parse *p, const char *k, const char *v)
+{
+	struct frontend_conf *f = cur_frontend(p);
+
+	set_string(&f->backend_name, v);
+	f->backend_line = p->line;
+	return 0;
+}
+
+static int
+f_timeout_idle(struct parse *p, const char *k, const char *v)
+{
+	return set_duration(p, k, v, 1, &cur_frontend(p)->timeout_idle_ms);
+}
+
+static int
+f_max_connections(struct parse *p, const char *k, const char *v)
+{
+	return set_uint(p, k, v, 1, 10000000, &cur_frontend(p)->max_connections);
+}
+
+static int
+f_tls_cert(struct parse *p, const char *k, const char *v)
+{
+	set_string(&cur_frontend(p)->tls_cert, v);
+	cur_frontend(p)->tls_cert_line = p->line;
+	return 0;
+}
+
+static int
+f_tls_key(struct parse *p, const char *k, const char *v)
+{
+	set_string(&cur_frontend(p)->tls_key, v);
+	cur_frontend(p)->tls_key_line = p->line;
+	return 0;
+}
+
+static int
+f_accept_proxy(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, proxy_words, &cur_frontend(p)->accept_proxy);
+}
+
+static const struct key_def frontend_keys[] = {
+	{ "listen", f_listen, 1 },
+	{ "backend", f_backend, 0 },
+	{ "timeout_idle", f_timeout_idle, 0 },
+	{ "max_connections", f_max_connections, 0 },
+	{ "tls_cert", f_tls_cert, 0 },
+	{ "tls_key", f_tls_key, 0 },
+	{ "accept_proxy", f_accept_proxy, 0 },
+	{ NULL, NULL, 0 }
+};
+
+/* [backend NAME] */
+
+static struct backend_conf *
+cur_backend(struct parse *p)
+{
+	return &p->cfg->backends[p->cfg->nbackends - 1];
+}
+
+static int
+server_option(struct parse *p, struct server_conf *s, const char *opt)
+{
+	const char *eq = strchr(opt, '=');
+	const char *v = eq ? eq + 1 : "";
+	size_t klen = eq ? (size_t)(eq - opt) : strlen(opt);
+
+	if (klen == 6 && strncmp(opt, "backup", 6) == 0 && eq == NULL) {
+		s->backup = 1;
+		return 0;
+	}
+	if (klen == 6 && strncmp(opt, "weight", 6) == 0 && eq != NULL) {
+		if (cfg_parse_uint(v, 1, CONFIG_MAX_WEIGHT, &s->weight) == 0)
+			return 0;
+		cfg_perr(p, 0, "server: bad weight '%s' (expected 1..%d)", v,
+		    CONFIG_MAX_WEIGHT);
+		return -1;
+	}
+	if (klen == 15 && strncmp(opt, "max_connections", 15) == 0 &&
+	    eq != NULL) {
+		if (cfg_parse_uint(v, 1, 10000000, &s->max_connections) == 0)
+			return 0;
+		cfg_perr(p, 0, "server: bad max_connections '%s' (expected "
+		    "1..10000000)", v);
+		return -1;
+	}
+	if (klen == 10 && strncmp(opt, "send_proxy", 10) == 0 && eq != NULL) {
+		int i = cfg_parse_word(v, send_proxy_words);
+		if (i != -1) {
+			s->send_proxy = i;
+			return 0;
+		}
+		cfg_perr(p, 0, "server: bad send_proxy '%s' (expected off | v1 | "
+		    "v2)", v);
+		return -1;
+	}
+	cfg_perr(p, 0, "server: unknown option '%s'", opt);
+	return -1;
+}
+
+static int
+b_server(struct parse *p, const char *k, const char *v)
+{
+	struct backend_conf *b = cur_backend(p);
+	struct server_conf *s;
+	char *copy, *tok, *save, *name, *addr;
+	char err[64];
+	int rc = -1;
+
+	copy = cfg_xstrdup(v);
+	name = strtok_r(copy, " \t", &save);
+	addr = strtok_r(NULL, " \t", &save);
+	if (name == NULL || addr == NULL) {
+		cfg_perr(p, 0, "%s: expected NAME ADDRESS [options]", k);
+		goto out;
+	}
+	if (b->nservers >= CONFIG_MAX_SERVERS) {
+		cfg_perr(p, 0, "%s: too many servers (at most %d)", k,
+		    CONFIG_MAX_SERVERS);
+		goto out;
+	}
+	if (!cfg_valid_name(name)) {
+		cfg_perr(p, 0, "%s: bad name '%s' (letters, digits, _ . -)", k,
+		    name);
+		goto out;
+	}
+	for (size_t i = 0; i < b->nservers; i++)
+		if (strcmp(b->servers[i].name, name) == 0) {
+			cfg_perr(p, 0, "%s: duplicate server name '%s'", k, name);
+			goto out;
+		}
+	s = cfg_grow(&b->servers, &b->nservers, sizeof(*s));
+	s->name = cfg_xstrdup(name);
+	s->addr_text = cfg_xstrdup(addr);
+	s->weight = 1;
+	s->send_proxy = -1;
+	s->line = p->line;
+	if (addr_parse(addr, ADDR_RESOLVE, &s->addr, err, sizeof(err)) == -1) {
+		cfg_perr(p, 0, "%s: bad address '%s' (%s)", k, addr, err);
+		goto out;
+	}
+	rc = 0;
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL)
+		if (server_option(p, s, tok) == -1)
+			rc = -1;
+out:
+	free(copy);
+	return rc;
+}
+
+static int
+b_balance(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, balance_words, &cur_backend(p)->balance);
+}
+
+static int
+b_connect_timeout(struct parse *p, const char *k, const char *v)
+{
+	return set_duration(p, k, v, 1, &cur_backend(p)->connect_timeout_ms);
+}
+
+static int
+b_retries(struct parse *p, const char *k, const char *v)
+{
+	return set_uint(p, k, v, 0, CONFIG_MAX_RETRIES, &cur_backend(p)->retries);
+}
+
+static int
+b_check(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, check_words, &cur_backend(p)->check);
+}
+
+static int
+b_check_interval(struct parse *p, const char *k, const char *v)
+{
+	return set_duration(p, k, v, 1, &cur_backend(p)->check_interval_ms);
+}
+
+static int
+b_check_timeout(struct parse *p, const char *k, const char *v)
+{
+	return set_duration(p, k, v, 1, &cur_backend(p)->check_timeout_ms);
+}
+
+static int
+b_rise(struct parse *p, const char *k, const char *v)
+{
+	return set_uint(p, k, v, 1, 1000, &cur_backend(p)->rise);
+}
+
+static int
+b_fall(struct parse *p, const char *k, const char *v)
+{
+	return set_uint(p, k, v, 1, 1000, &cur_backend(p)->fall);
+}
+
+static int
+b_send_proxy(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, send_proxy_words, &cur_backend(p)->send_proxy);
+}
+
+static int
+set_escaped(struct parse *p, const char *k, const char *v, char **dst,
+    size_t *len)
+{
+	char *d = config_unescape(v, len);
+
+	if (d == NULL) {
+		cfg_perr(p, 0, "%s: bad escape in '%s' (\\r \\n \\t \\\\ "
+		    "\\xHH)", k, v);
+		return -1;
+	}
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+static int
+b_check_send(struct parse *p, const char *k, const char *v)
+{
+	struct backend_conf *b = cur_backend(p);
+
+	return set_escaped(p, k, v, &b->check_send, &b->check_send_len);
+}
+
+static int
+b_check_expect(struct parse *p, const char *k, const char *v)
+{
+	struct backend_conf *b = cur_backend(p);
+
+	return set_escaped(p, k, v, &b->check_expect, &b->check_expect_len);
+}
+
+static int
+b_max_fails(struct parse *p, const char *k, const char *v)
+{
+	return set_uint(p, k, v, 0, 1000, &cur_backend(p)->max_fails);
+}
+
+static int
+b_fail_timeout(struct parse *p, const char *k, const char *v)
+{
+	return set_duration(p, k, v, 1, &cur_backend(p)->fail_timeout_ms);
+}
+
+static const struct key_def backend_keys[] = {
+	{ "server", b_server, 1 },
+	{ "balance", b_balance, 0 },
+	{ "connect_timeout", b_connect_timeout, 0 },
+	{ "retries", b_retries, 0 },
+	{ "check", b_check, 0 },
+	{ "check_interval", b_check_interval, 0 },
+	{ "check_timeout", b_check_timeout, 0 },
+	{ "rise", b_rise, 0 },
+	{ "fall", b_fall, 0 },
+	{ "send_proxy", b_send_proxy, 0 },
+	{ "check_send", b_check_send, 0 },
+	{ "check_expect", b_check_expect, 0 },
+	{ "max_fails", b_max_fails, 0 },
+	{ "fail_timeout", b_fail_timeout, 0 },
+	{ NULL, NULL, 0 }
+};
+
+const struct key_def *
+cfg_section_keys(int kind)
+{
+	switch (kind) {
+	case SECT_GLOBAL:
+		return global_keys;
+	case SECT_STATS:
+		return stats_keys;
+	case SECT_FRONTEND:
+		return frontend_keys;
+	case SECT_BACKEND:
+		return backend_keys;
+	}
+	return NULL;
+}
