@@ -229,6 +229,14 @@ health_start(evutil_socket_t fd, short what, void *arg)
 	c->sent = c->got = 0;
 	c->fd = net_connect((const struct sockaddr *)&c->sc->addr.ss,
 	    c->sc->addr.len);
+	if (c->fd == -1 && net_error_is_local(errno)) {
+		/* The master's shortage says nothing of the server: skip. */
+		log_warnx("cannot check %s/%s (%s): %s (a local error, not "
+		    "counted against the server)", c->bc->name, c->sc->name,
+		    c->sc->addr_text, strerror(errno));
+		health_schedule(c, c->bc->check_interval_ms);
+		return;
+	}
 	if (c->fd == -1) {
 		health_done(c, 0, strerror(errno));
 		return;

@@ -221,6 +221,21 @@ net_connect_result(int fd)
 	return 0;
 }
 
+int
+net_error_is_local(int err)
+{
+	switch (err) {
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+	case EADDRNOTAVAIL:	/* no local port left */
+	case EAGAIN:
+		return 1;
+	}
+	return 0;
+}
+
 long
 net_raise_nofile(long want)
 {

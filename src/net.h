@@ -47,6 +47,13 @@ int	net_connect(const struct sockaddr *sa, socklen_t len);
 /* Collect the result of a non-blocking connect: 0, or -1 with errno. */
 int	net_connect_result(int fd);
 /*
+ * Whether err, from socket() or connect(), is this host's shortage (out of
+ * descriptors, buffers, memory or local ports) rather than something the
+ * peer or the network did (refused, reset, timed out, unreachable). A
+ * local error says nothing about the server and is not counted against it.
+ */
+int	net_error_is_local(int err);
+/*
  * Raise RLIMIT_NOFILE's soft limit to its hard limit, and the hard limit to
  * want when allowed (root). Returns the soft limit now in force.
  */

@@ -323,6 +323,26 @@ session_key(const struct session *s)
 }
 
 /*
+ * This host could not make the connection (out of descriptors, buffers or
+ * local ports): the frontend's error, not the server's, and no retry, which
+ * would only fail the same way against another server.
+ */
+static void
+session_local_error(struct session *s, int err)
+{
+	const struct backend_conf *bc = session_backend_conf(s);
+
+	log_warnx("%s: cannot connect to %s/%s: %s (a local error, not "
+	    "counted against the server)", session_frontend(s)->name, bc->name,
+	    bc->servers[s->srv].name, strerror(err));
+	session_unpick(s);
+	s->srv = -1;
+	s->fc->errors++;
+	s->x->stats.all.errors++;
+	session_close(s, "local error");
+}
+
+/*
  * Connect to the next server, trying others on immediate failure. Ends the
  * session when every attempt is used up or no server is up.
  */
@@ -343,6 +363,10 @@ session_connect(struct session *s)
 		s->srv = srv;
 		fd = net_connect((const struct sockaddr *)
 		    &bc->servers[srv].addr.ss, bc->servers[srv].addr.len);
+		if (fd == -1 && net_error_is_local(errno)) {
+			session_local_error(s, errno);
+			return;
+		}
 		if (fd == -1) {
 			log_debug("connect to %s (%s): %s",
 			    bc->servers[srv].name, bc->servers[srv].addr_text,
@@ -375,10 +399,14 @@ session_connect(struct session *s)
 
 /* The current attempt failed: count it and move on to the next server. */
 static void
-session_connect_failed(struct session *s, const char *why)
+session_connect_failed(struct session *s, int err, const char *why)
 {
 	const struct backend_conf *bc = session_backend_conf(s);
 
+	if (err != 0 && net_error_is_local(err)) {
+		session_local_error(s, err);
+		return;
+	}
 	log_warnx("%s: connect to %s/%s (%s) failed: %s",
 	    session_frontend(s)->name, bc->name, bc->servers[s->srv].name,
 	    bc->servers[s->srv].addr_text, why);
@@ -510,7 +538,7 @@ session_server_cb(evutil_socket_t fd, short what, void *arg)
 		 */
 		if ((what & (EV_READ | EV_WRITE | EV_CLOSED)) != EV_WRITE &&
 		    net_connect_result(s->r.server.fd) == -1) {
-			session_connect_failed(s, strerror(errno));
+			session_connect_failed(s, errno, strerror(errno));
 			return;
 		}
 		if (session_connected(s) == -1)
@@ -534,7 +562,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!s->connected) {
-		session_connect_failed(s, "timeout");
+		session_connect_failed(s, 0, "timeout");
 		return;
 	}
 	limit = session_frontend(s)->timeout_idle_ms;
