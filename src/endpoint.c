@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -16,12 +17,17 @@
 #include "config.h"
 #include "dashboard.h"
 #include "endpoint.h"
+#include "httpgate.h"
 #include "log.h"
 #include "net.h"
 #include "stats.h"
 
+/* A request must arrive whole this soon after the previous one. */
+#define REQUEST_DEADLINE_MS	5000
+
 struct endpoint {
 	struct evhttp		*http;
+	struct httpgate		*gate;
 	int			 fd;
 	struct addr		 addr;
 	char			*token;
@@ -115,6 +121,7 @@ endpoint_cb(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const char *path;
 
+	httpgate_request(e->gate, req);
 	if (!endpoint_authorized(e, req)) {
 		evhttp_add_header(hdrs, "WWW-Authenticate",
 		    "Bearer realm=\"baton\"");
@@ -156,7 +163,9 @@ struct endpoint *
 endpoint_new(struct event_base *base, const struct config *cfg,
     endpoint_view_fn view, endpoint_done_fn done, void *arg)
 {
+	struct evhttp_bound_socket *bound;
 	struct endpoint *e;
+	struct rlimit rl;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		log_warn("stats endpoint");
@@ -188,11 +197,19 @@ endpoint_new(struct event_base *base, const struct config *cfg,
 	evhttp_set_max_headers_size(e->http, 8192);
 	evhttp_set_max_body_size(e->http, 65536);
 	evhttp_set_gencb(e->http, endpoint_cb, e);
-	if (evhttp_accept_socket(e->http, e->fd) == -1) {
+	if ((bound = evhttp_accept_socket_with_handle(e->http, e->fd)) ==
+	    NULL) {
 		log_warnx("stats endpoint: cannot accept on %s",
 		    cfg->stats_listen);
 		close(e->fd);
 		e->fd = -1;
+		goto fail;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 1024;
+	if ((e->gate = httpgate_new(base, e->http, bound,
+	    httpgate_cap((long)rl.rlim_cur), REQUEST_DEADLINE_MS)) == NULL) {
+		log_warn("stats endpoint");
 		goto fail;
 	}
 	log_info("stats listening on %s", cfg->stats_listen);
@@ -206,7 +223,9 @@ void
 endpoint_free(struct endpoint *e)
 {
 	/* evhttp_free() closes the bound socket it was given. */
-	if (e->http != NULL)
+	if (e->gate != NULL)
+		httpgate_free(e->gate);		/* evhttp's too */
+	else if (e->http != NULL)
 		evhttp_free(e->http);
 	else if (e->fd != -1)
 		close(e->fd);

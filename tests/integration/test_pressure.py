@@ -154,5 +154,87 @@ def descriptor_limit_bends_and_recovers():
           % (workers, b.workers()))
 
 
+def saturated(b, what):
+    """Measure the master's CPU and log rate for 3 s and check both."""
+    lines0, t0, c0 = len(log_lines(b)), time.monotonic(), cpu_ticks(b.pid)
+    time.sleep(3.0)     # the measurement window itself
+    dt = time.monotonic() - t0
+    cpu = (cpu_ticks(b.pid) - c0) / os.sysconf('SC_CLK_TCK') / dt
+    rate = (len(log_lines(b)) - lines0) / dt
+    print('  %s: master CPU %.1f%% of a core, %.1f log lines/s'
+          % (what, cpu * 100, rate))
+    check(cpu < 0.20, 'the master used %.0f%% of a core (%s)'
+          % (cpu * 100, what))
+    check(rate < 200, '%.0f log lines per second (%s)' % (rate, what))
+    b.check_running()
+
+
+def served_within(port, n, limit):
+    t0 = time.monotonic()
+    for i in range(n):
+        left = max(0.5, limit - (time.monotonic() - t0))
+        s = H.connect(port, timeout=left)
+        try:
+            H.echo_ok(s, b'calm %d\n' % i, timeout=left)
+        finally:
+            s.close()
+    dt = time.monotonic() - t0
+    print('  %d new clients served in %.2fs' % (n, dt))
+    check(dt < limit, 'serving %d new clients took %.1fs' % (n, dt))
+
+
+@h.case(timeout=120)
+def limit_hit_by_the_workers_only():
+    """The master has room; each worker may open 128 descriptors only
+    (set on the running workers, so the master does not know)."""
+    H.raise_nofile(HELD + 200)
+    be = h.start_backend('echo', name='echo')
+    pa, pb, ps = H.free_port(), H.free_port(), H.free_port()
+    b = h.start_baton(config_two(pa, pb, ps, be))
+    workers = b.workers()
+    for w in workers:
+        old = resource.prlimit(w, resource.RLIMIT_NOFILE)
+        resource.prlimit(w, resource.RLIMIT_NOFILE, (LIMIT, old[1]))
+    held = open_many(pa, HELD)
+    try:
+        H.poll_until(lambda: sum(H.fd_count(w) for w in workers) >=
+                     2 * LIMIT - 40, 10, 'the workers to fill up')
+        saturated(b, 'workers at their limit')
+    finally:
+        for s in held:
+            s.close()
+    served_within(pb, 20, 10)
+    b.check_running()
+
+
+@h.case(timeout=120)
+def limit_hit_by_the_stats_port_only():
+    """Clients of the stats port alone would exhaust the master's 128
+    descriptors: they are capped, and the frontends never notice."""
+    H.raise_nofile(HELD + 200)
+    be = h.start_backend('echo', name='echo')
+    pa, pb, ps = H.free_port(), H.free_port(), H.free_port()
+    b = start_limited(config_two(pa, pb, ps, be))
+    base = H.fd_count(b.pid)
+    held = open_many(ps, HELD)
+    try:
+        H.poll_until(lambda: H.fd_count(b.pid) >= base + LIMIT // 8, 10,
+                     'the stats port to take its share')
+        saturated(b, 'stats port flooded')
+        check(H.fd_count(b.pid) <= base + LIMIT // 8 + 1, 'the stats port '
+              'holds %d of the master\'s descriptors'
+              % (H.fd_count(b.pid) - base))
+        served_within(pb, 20, 10)
+        served_within(pa, 20, 10)
+    finally:
+        for s in held:
+            s.close()
+    st = H.poll_until(lambda: stats(ps), 10, '/stats to answer again')
+    check(st['frontends'][1]['total'] >= 20, '/stats: %r' % st['frontends'])
+    text = '\n'.join(log_lines(b))
+    check('Too many open files' not in text,
+          'the master ran out of descriptors:\n%s' % b.log_tail())
+
+
 if __name__ == '__main__':
     sys.exit(h.run())
