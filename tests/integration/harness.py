@@ -137,6 +137,14 @@ def proc_rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time PID has used, in seconds."""
+    with open('/proc/%d/stat' % pid) as f:
+        data = f.read()
+    rest = data[data.rindex(')') + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def fd_count(pid):
     """Open descriptors of PID, -1 if it is gone."""
     try:
@@ -943,6 +951,6 @@ __all__ = ['Harness', 'Failure', 'Skip', 'check', 'poll_until', 'connect',
            'try_connect', 'blackhole', 'recv_line', 'recv_exact', 'echo_ok',
            'open_echoing', 'all_echo', 'echo_new', 'wait_closed',
            'raise_nofile', 'free_port', 'dead_port', 'config', 'get_stats',
-           'tcp_table', 'socket_inodes', 'fd_count', 'steal_channels',
+           'tcp_table', 'socket_inodes', 'fd_count', 'cpu_seconds', 'steal_channels',
            'proc_children', 'proc_alive', 'proc_state', 'proc_rss_kib',
            'TCP_ESTABLISHED', 'TCP_LISTEN', 'PYTHON', 'BATON']

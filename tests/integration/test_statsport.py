@@ -10,6 +10,7 @@ the listen backlog; a keep-alive client that keeps asking is not cut.
 """
 
 import os
+import resource
 import select
 import socket
 import sys
@@ -153,6 +154,41 @@ def keepalive_client_not_cut():
             time.sleep(0.5)
     finally:
         s.close()
+
+
+@h.case(timeout=60)
+def accept_failure_backs_off():
+    """With not one descriptor to spare, accept on the stats port fails:
+    the port pauses and tries again, it does not spin or flood the log."""
+    b, port, sport = start()
+    lines0 = len(b.log().splitlines())
+    old = resource.prlimit(b.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(b.pid, resource.RLIMIT_NOFILE, (3, old[1]))
+    try:
+        c = H.connect(sport)    # the kernel completes it; accept fails
+        t0, c0 = time.monotonic(), H.cpu_seconds(b.pid)
+        time.sleep(2.0)         # the measurement window
+        cpu = (H.cpu_seconds(b.pid) - c0) / (time.monotonic() - t0)
+    finally:
+        resource.prlimit(b.pid, resource.RLIMIT_NOFILE, old)
+    try:
+        lines = b.log().splitlines()[lines0:]
+        print('  master CPU %.1f%% of a core, %d log lines in 2 s'
+              % (cpu * 100, len(lines)))
+        check(cpu < 0.20, 'the master used %.0f%% of a core on failing '
+              'accepts' % (cpu * 100))
+        check(len(lines) < 50, '%d log lines in 2 s:\n%s'
+              % (len(lines), '\n'.join(lines[-5:])))
+        check(any('stats: accept' in ln for ln in lines),
+              'the failure was not logged:\n%s' % b.log_tail())
+        # Room again: the waiting client is taken and answered.
+        c.sendall(b'GET /stats HTTP/1.0\r\n\r\n')
+        c.settimeout(5)
+        check(c.recv(12).startswith(b'HTTP/1.'), 'no answer after the '
+              'shortage')
+    finally:
+        c.close()
+    H.get_stats(sport)
 
 
 if __name__ == '__main__':
