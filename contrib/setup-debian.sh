@@ -6,7 +6,7 @@
 set -eu
 
 pkgs="build-essential autoconf automake pkg-config libevent-dev libssl-dev
-libinih-dev check python3 python3-prometheus-client chromium fonts-dejavu-core
+libinih-dev libsystemd-dev check python3 python3-prometheus-client chromium fonts-dejavu-core
 redis-server curl procps"
 
 missing=

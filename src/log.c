@@ -109,6 +109,24 @@ log_fd(void)
 }
 
 int
+log_switch(const char *path, int fd)
+{
+	char *copy = NULL;
+
+	if (path != NULL && (copy = strdup(path)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (lg.fd != 2)
+		close(lg.fd);
+	free(lg.path);
+	lg.fd = path != NULL ? fd : 2;
+	lg.path = copy;
+	return 0;
+}
+
+int
 log_adopt_fd(int fd)
 {
 	int rc = 0;

@@ -21,6 +21,8 @@ int	log_level_parse(const char *s);
 const char *log_level_name(enum log_level level);
 /* Log to path (append) instead of stderr; NULL means stderr. -1 on error. */
 int	log_set_file(const char *path);
+/* Log to path through fd, already opened (path NULL: stderr, fd unused). */
+int	log_switch(const char *path, int fd);
 /* Reopen the log file (logrotate); a no-op on stderr. -1 on error. */
 int	log_reopen(void);
 /* The descriptor log lines go to (2 for stderr). */

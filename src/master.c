@@ -19,6 +19,8 @@
 #include "log.h"
 #include "master.h"
 #include "master_priv.h"
+#include "notify.h"
+#include "pidfile.h"
 #include "tls.h"
 
 #define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
@@ -84,6 +86,7 @@ master_stop(struct master *m, const char *why)
 	}
 	log_notice("%s: stopping, draining connections for up to %u ms", why,
 	    m->cfg->drain_timeout_ms);
+	notify_send("STOPPING=1");
 	/* Sockets already accepted still go to a worker if one takes them. */
 	handoff_flush(m);
 	m->stopping = 1;
@@ -202,8 +205,11 @@ master_free(struct master *m)
 	free(m->server_up);
 	free(m->server_soft);
 	free(m->batch);
-	if (m->pidfile_written && unlink(m->cfg->pidfile) == -1)
-		log_warn("remove pidfile %s", m->cfg->pidfile);
+	if (m->pidfile != NULL)
+		pidfile_remove(m->pidfile);
+	free(m->pidfile);
+	if (m->status_ev != NULL)
+		event_free(m->status_ev);
 	if (m->gen != NULL)
 		gen_unref(m->gen);
 }
@@ -211,18 +217,39 @@ master_free(struct master *m)
 static int
 master_write_pidfile(struct master *m)
 {
-	FILE *fp;
-
 	if (m->cfg->pidfile == NULL)
 		return 0;
-	if ((fp = fopen(m->cfg->pidfile, "w")) == NULL ||
-	    fprintf(fp, "%d\n", (int)getpid()) < 0 || fclose(fp) == EOF) {
+	if (pidfile_write(m->cfg->pidfile) == -1 ||
+	    (m->pidfile = strdup(m->cfg->pidfile)) == NULL) {
 		log_error("%s: pidfile %s: %s", m->cfg->path, m->cfg->pidfile,
 		    strerror(errno));
 		return -1;
 	}
-	m->pidfile_written = 1;
 	return 0;
+}
+
+void
+master_status(struct master *m)
+{
+	uint64_t open = 0;
+	unsigned running = 0;
+
+	if (!notify_enabled())
+		return;
+	for (size_t i = 0; i < m->nworkers; i++)
+		running += m->workers[i]->state == WP_RUNNING &&
+		    m->workers[i]->gen == m->gen;
+	for (uint32_t fe = 0; fe < m->cfg->nfrontends; fe++)
+		open += mstats_open(m, fe);
+	notify_send("STATUS=generation %u: %u of %u workers running, %llu "
+	    "connections open", m->generation, running, m->cfg->workers,
+	    (unsigned long long)open);
+}
+
+static void
+master_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	master_status(arg);
 }
 
 /* Everything that can fail at start, in order; -1 after logging why. */
@@ -255,6 +282,15 @@ master_start(struct master *m)
 	if (wtable_start(m) == -1) {
 		log_warn("cannot start workers");
 		return -1;
+	}
+	notify_send("READY=1\nMAINPID=%d", (int)getpid());
+	master_status(m);
+	if (notify_enabled()) {
+		struct timeval tv = { STATUS_INTERVAL_S, 0 };
+		if ((m->status_ev = event_new(m->base, -1, EV_PERSIST,
+		    master_status_cb, m)) == NULL ||
+		    event_add(m->status_ev, &tv) == -1)
+			log_warn("status timer");
 	}
 	return 0;
 }

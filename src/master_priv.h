@@ -81,7 +81,8 @@ struct master {
 	struct event		*sigs[5];
 	struct event		*stop_ev;	/* drain deadline */
 	int			 stopping;
-	int			 pidfile_written;
+	char			*pidfile;	/* the one written */
+	struct event		*status_ev;	/* STATUS= to systemd */
 
 	struct endpoint		*endpoint;	/* stats over HTTP */
 	struct timeval		 start;
@@ -98,6 +99,10 @@ struct master {
 struct generation *gen_new(unsigned id, struct config *cfg);
 void	gen_unref(struct generation *g);
 void	master_server_changed(void *m, size_t server, int up, int soft);
+/* Tell the service manager, if any, how many workers run and connections
+ * are open. */
+void	master_status(struct master *m);
+#define STATUS_INTERVAL_S	5
 
 /* mstats.c: the endpoint's view, and dispatch's count of open sockets */
 int	master_stats_view(void *m, struct stats_view *v);

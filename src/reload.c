@@ -1,8 +1,11 @@
 /* reload.c -- SIGHUP as one transaction: prepare, then commit or abort */
 #include "ac_config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "endpoint.h"
@@ -10,6 +13,8 @@
 #include "listeners.h"
 #include "log.h"
 #include "master_priv.h"
+#include "notify.h"
+#include "pidfile.h"
 #include "tls.h"
 
 /*
@@ -29,7 +34,71 @@ struct reload {
 	uint8_t			*up;		/* server_up, carried over */
 	uint8_t			*soft;
 	struct health		*health;
+	int			 logfd;		/* a new log_file, opened */
+	int			 new_pidfile;	/* written at cfg->pidfile */
 };
+
+static int
+str_changed(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/*
+ * A new log_file is opened and a new pidfile written before anything
+ * changes, so that a path that cannot be had fails the reload.
+ */
+static int
+reload_prepare_files(struct master *m, struct reload *r)
+{
+	const struct config *old = m->cfg, *cfg = r->cfg;
+
+	if (str_changed(old->log_file, cfg->log_file) && cfg->log_file !=
+	    NULL && (r->logfd = open(cfg->log_file, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC, 0640)) == -1) {
+		log_error("%s: cannot open log_file %s: %s", cfg->path,
+		    cfg->log_file, strerror(errno));
+		return -1;
+	}
+	if (str_changed(m->pidfile, cfg->pidfile) && cfg->pidfile != NULL) {
+		if (pidfile_write(cfg->pidfile) == -1) {
+			log_error("%s: pidfile %s: %s", cfg->path,
+			    cfg->pidfile, strerror(errno));
+			return -1;
+		}
+		r->new_pidfile = 1;
+	}
+	return 0;
+}
+
+/* The new files replace the old: nothing here can fail. */
+static void
+reload_commit_files(struct master *m, struct reload *r,
+    const char *old_log)
+{
+	const struct config *cfg = r->cfg;
+
+	if (str_changed(m->pidfile, cfg->pidfile)) {
+		if (m->pidfile != NULL)
+			pidfile_remove(m->pidfile);
+		free(m->pidfile);
+		m->pidfile = NULL;
+		if (cfg->pidfile != NULL && (m->pidfile = strdup(cfg->pidfile))
+		    == NULL)
+			log_warn("pidfile");	/* left behind at exit */
+	}
+	if (!str_changed(old_log, cfg->log_file))
+		return;
+	log_notice("log_file: now %s", cfg->log_file ? cfg->log_file :
+	    "stderr");
+	if (log_switch(cfg->log_file, r->logfd) == -1)
+		log_warn("log_file");
+	r->logfd = -1;
+	wtable_logfd(m, log_fd());
+	log_notice("log_file: was %s", old_log ? old_log : "stderr");
+}
 
 /* Carry server states over to cfg's shape, by name; new servers are up. */
 static uint8_t *
@@ -52,6 +121,8 @@ reload_prepare(struct master *m, struct reload *r)
 {
 	const struct config *old = m->cfg;
 
+	if (reload_prepare_files(m, r) == -1)
+		return -1;
 	if (tls_load(r->cfg) == -1)
 		return -1;
 	if ((r->ls = lset_prepare(m->ls, r->cfg, m->base, handoff_accept,
@@ -85,6 +156,10 @@ reload_prepare(struct master *m, struct reload *r)
 static void
 reload_abort(struct reload *r)
 {
+	if (r->logfd != -1)
+		close(r->logfd);
+	if (r->new_pidfile)
+		pidfile_remove(r->cfg->pidfile);
 	lset_free(r->ls);
 	if (r->endpoint != NULL)
 		endpoint_free(r->endpoint);
@@ -121,6 +196,7 @@ reload_commit(struct master *m, struct reload *r)
 {
 	struct generation *old = m->gen;
 
+	reload_commit_files(m, r, old->cfg->log_file);
 	if (lset_commit(r->ls, m->ls) == -1)
 		log_warn("reload: a listener cannot accept");
 	m->ls = r->ls;
@@ -164,7 +240,9 @@ reload_run(struct master *m)
 	struct reload r;
 
 	memset(&r, 0, sizeof(r));
+	r.logfd = -1;
 	log_notice("SIGHUP: reloading %s", m->cfg->path);
+	notify_reloading();
 	if ((r.cfg = config_load(m->cfg->path, &errs)) == NULL) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_error("%s", errs.msgs[i]);
@@ -180,8 +258,12 @@ reload_run(struct master *m)
 	reload_commit(m, &r);
 	log_notice("reloaded: generation %u, %u workers", m->generation,
 	    m->cfg->workers);
+	notify_send("READY=1");
+	master_status(m);
 	return;
 failed:
 	log_error("reload failed: keeping generation %u", m->generation);
 	m->reload_failures++;
+	notify_send("READY=1");
+	master_status(m);
 }
