@@ -159,8 +159,14 @@ endpoint_set_token(struct endpoint *e, const char *token)
 	return 0;
 }
 
+int
+endpoint_fd(const struct endpoint *e)
+{
+	return e->fd;
+}
+
 struct endpoint *
-endpoint_new(struct event_base *base, const struct config *cfg,
+endpoint_new(struct event_base *base, const struct config *cfg, int fd,
     endpoint_view_fn view, endpoint_done_fn done, void *arg)
 {
 	struct evhttp_bound_socket *bound;
@@ -181,7 +187,9 @@ endpoint_new(struct event_base *base, const struct config *cfg,
 		log_warn("stats endpoint");
 		goto fail;
 	}
-	if ((e->fd = net_listen(&cfg->stats_addr, 128)) == -1) {
+	if (fd != -1)
+		e->fd = fd;		/* inherited across exec, listening */
+	else if ((e->fd = net_listen(&cfg->stats_addr, 128)) == -1) {
 		log_error("%s: [stats] cannot listen on %s: %s", cfg->path,
 		    cfg->stats_listen, strerror(errno));
 		goto fail;

@@ -48,7 +48,7 @@ handoff_flush(void *arg)
 	if (dispatch_run(&m->d) > 0) {
 		if (m->ls != NULL)
 			lset_pause(m->ls, RETRY_MS);
-	} else if (m->ls != NULL) {
+	} else if (m->ls != NULL && !m->upgrading) {
 		lset_resume(m->ls);
 	}
 	if (m->d.held.n > 0 && !evtimer_pending(m->hold_ev, NULL))

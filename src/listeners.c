@@ -230,6 +230,37 @@ fail:
 }
 
 struct lset *
+lset_inherit(struct event_base *base, const int *fds, size_t n)
+{
+	struct lset *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->v = calloc(n + 1, sizeof(*s->v))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->base = base;
+	for (size_t i = 0; i < n; i++) {
+		struct listener *l = calloc(1, sizeof(*l));
+
+		if (l == NULL) {
+			lset_free(s);
+			return NULL;
+		}
+		l->set = s;
+		l->fd = fds[i];
+		l->addr.len = sizeof(l->addr.ss);
+		if (getsockname(fds[i], (struct sockaddr *)&l->addr.ss,
+		    &l->addr.len) == -1)
+			l->addr.len = 0;	/* matches nothing: closed */
+		addr_format((const struct sockaddr *)&l->addr.ss, l->text,
+		    sizeof(l->text));
+		s->v[s->n++] = l;
+	}
+	return s;
+}
+
+struct lset *
 lset_prepare(const struct lset *cur, const struct config *cfg,
     struct event_base *base, lset_accept_fn accept, lset_flush_fn flush,
     void *arg)

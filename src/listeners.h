@@ -61,6 +61,13 @@ struct lset	*lset_prepare(const struct lset *cur, const struct config *cfg,
 		    struct event_base *base, lset_accept_fn accept,
 		    lset_flush_fn flush, void *arg);
 /*
+ * A running set made of listening sockets inherited across exec (binary
+ * upgrade), for lset_prepare() to take over by address; it owns fds.
+ * NULL when out of memory.
+ */
+struct lset	*lset_inherit(struct event_base *base, const int *fds,
+		    size_t n);
+/*
  * Make next the running set: take over cur's sockets, close those cur
  * has and next does not, start accepting (unless cur was paused), free
  * cur (may be NULL). Cannot fail halfway; -1 if an event could not be

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "upgrade.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -73,6 +74,7 @@ main(int argc, char *argv[])
 		config_free(cfg);
 		return 2;
 	}
+	upgrade_set_argv(argv);
 	ch = master_main(cfg);
 	log_close();
 	return ch;

@@ -20,7 +20,9 @@
 #include "master.h"
 #include "master_priv.h"
 #include "notify.h"
+#include "orphans.h"
 #include "pidfile.h"
+#include "upgrade.h"
 #include "tls.h"
 
 #define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
@@ -141,6 +143,9 @@ master_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR1:
 		master_reopen_log(m);
 		break;
+	case SIGUSR2:
+		upgrade_start(m);
+		break;
 	case SIGCHLD:
 		wtable_reap(m);
 		break;
@@ -153,9 +158,10 @@ static int
 master_init(struct master *m, struct config *cfg)
 {
 	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
-	    SIGCHLD };
+	    SIGUSR2, SIGCHLD };
 
 	m->generation = 1;
+	m->inherited_stats = -1;
 	gettimeofday(&m->start, NULL);
 	if ((m->gen = gen_new(1, cfg)) == NULL) {
 		config_free(cfg);
@@ -178,7 +184,7 @@ master_init(struct master *m, struct config *cfg)
 	    (m->server_soft = calloc(cfg->nservers + 1, 1)) == NULL)
 		return -1;
 	memset(m->server_up, 1, cfg->nservers + 1);
-	return 0;
+	return upgrade_adopt(m);
 }
 
 /* Free everything; events go before the base they belong to. */
@@ -210,6 +216,16 @@ master_free(struct master *m)
 	free(m->pidfile);
 	if (m->status_ev != NULL)
 		event_free(m->status_ev);
+	if (m->upgrade_ev != NULL)
+		event_free(m->upgrade_ev);
+	if (m->upgrade_check != NULL) {
+		close(event_get_fd(m->upgrade_check));
+		event_free(m->upgrade_check);
+	}
+	lset_free(m->inherited);
+	if (m->inherited_stats != -1)
+		close(m->inherited_stats);
+	orphans_free(m);
 	if (m->gen != NULL)
 		gen_unref(m->gen);
 }
@@ -252,6 +268,24 @@ master_status_cb(evutil_socket_t fd, short what, void *arg)
 	master_status(arg);
 }
 
+/* The stats socket the old image left, if it listens where cfg says. */
+static int
+master_stats_fd(struct master *m)
+{
+	struct addr a;
+	int fd = m->inherited_stats;
+
+	m->inherited_stats = -1;
+	if (fd == -1)
+		return -1;
+	a.len = sizeof(a.ss);
+	if (m->cfg->has_stats && getsockname(fd, (struct sockaddr *)&a.ss,
+	    &a.len) == 0 && addr_equal(&a, &m->cfg->stats_addr))
+		return fd;
+	close(fd);
+	return -1;
+}
+
 /* Everything that can fail at start, in order; -1 after logging why. */
 static int
 master_start(struct master *m)
@@ -261,14 +295,17 @@ master_start(struct master *m)
 	handoff_nofile(m);
 	if (tls_load(m->cfg) == -1)
 		return -1;
-	if ((ls = lset_prepare(NULL, m->cfg, m->base, handoff_accept,
+	/* After an upgrade, the old image's sockets are taken over. */
+	if ((ls = lset_prepare(m->inherited, m->cfg, m->base, handoff_accept,
 	    handoff_flush, m)) == NULL)
 		return -1;
 	m->ls = ls;
-	if (lset_commit(ls, NULL) == -1)
+	if (lset_commit(ls, m->inherited) == -1)
 		return -1;
+	m->inherited = NULL;
 	if (m->cfg->has_stats && (m->endpoint = endpoint_new(m->base, m->cfg,
-	    master_stats_view, master_stats_done, m)) == NULL)
+	    master_stats_fd(m), master_stats_view, master_stats_done, m)) ==
+	    NULL)
 		return -1;
 	if ((m->health = health_new(m->base, m->cfg, m->server_up,
 	    master_server_changed, m)) == NULL) {

@@ -8,8 +8,10 @@
  *   master.c     state, start, stop, signals, pidfile
  *   mstats.c     the counters: the stats view, open connections
  *   reload.c     reload as one transaction: prepare, commit, abort
+ *   upgrade.c    SIGUSR2: the binary re-executed in place
  *   wtable.c     the worker processes: fork, channel, reap, respawn,
  *                drain backstop
+ *   orphans.c    workers an upgraded binary left: listed until reaped
  *   handoff.c    the accept path: listeners -> dispatch -> workers
  *   dispatch.c   the one owner of accepted sockets (dispatch.h)
  *   listeners.c  the listening sockets (listeners.h)
@@ -33,6 +35,14 @@ struct event;
 struct event_base;
 struct health;
 struct lset;
+
+/* A worker of the binary that exec'd this one: draining, reaped here. */
+struct orphan {
+	pid_t		 pid;
+	unsigned	 generation;
+	int		 id;
+	char		 version[32];
+};
 
 /* One configuration and the workers forked with it. */
 struct generation {
@@ -78,11 +88,20 @@ struct master {
 	struct event		*hold_ev;
 	struct wproc		**workers;	/* every generation's */
 	size_t			 nworkers;
-	struct event		*sigs[5];
+	struct event		*sigs[6];
 	struct event		*stop_ev;	/* drain deadline */
 	int			 stopping;
 	char			*pidfile;	/* the one written */
 	struct event		*status_ev;	/* STATUS= to systemd */
+	int			 upgrading;	/* quiescing before exec */
+	struct event		*upgrade_check;	/* the checker's verdict */
+	struct event		*upgrade_ev;
+	struct timeval		 upgrade_began;
+	uint64_t		 upgrade_failures;
+	struct lset		*inherited;	/* listeners from the old image */
+	int			 inherited_stats;	/* its stats socket */
+	struct orphan		*orphans;	/* the old image's workers */
+	size_t			 norphans;
 
 	struct endpoint		*endpoint;	/* stats over HTTP */
 	struct timeval		 start;

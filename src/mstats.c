@@ -42,8 +42,8 @@ master_stats_view(void *arg, struct stats_view *v)
 
 	memset(v, 0, sizeof(*v));
 	if (stats_table_init(&v->sum, m->cfg) == -1 ||
-	    (v->workers = calloc(m->nworkers + 1, sizeof(*v->workers))) ==
-	    NULL ||
+	    (v->workers = calloc(m->nworkers + m->norphans + 1,
+	    sizeof(*v->workers))) == NULL ||
 	    (v->server_status = calloc(m->cfg->nservers + 1, 1)) == NULL) {
 		master_stats_done(m, v);
 		return -1;
@@ -61,7 +61,16 @@ master_stats_view(void *arg, struct stats_view *v)
 		ws->state = wproc_state_names[wp->state];
 		ws->c = wp->st.all;
 		ws->c.total = wp->t.acked;
+		ws->version = PACKAGE_VERSION;
 		n++;
+	}
+	/* The old binary's, after an upgrade: draining, not reporting. */
+	for (size_t i = 0; i < m->norphans; i++, n++) {
+		v->workers[n].id = m->orphans[i].id;
+		v->workers[n].pid = m->orphans[i].pid;
+		v->workers[n].generation = m->orphans[i].generation;
+		v->workers[n].state = "draining";
+		v->workers[n].version = m->orphans[i].version;
 	}
 	master_view_counts(m, v);
 	gettimeofday(&now, NULL);

@@ -130,7 +130,7 @@ reload_prepare(struct master *m, struct reload *r)
 		return -1;
 	if (r->cfg->has_stats && (!old->has_stats ||
 	    !addr_equal(&old->stats_addr, &r->cfg->stats_addr))) {
-		r->endpoint = endpoint_new(m->base, r->cfg, master_stats_view,
+		r->endpoint = endpoint_new(m->base, r->cfg, -1, master_stats_view,
 		    master_stats_done, m);
 		if (r->endpoint == NULL)
 			return -1;

@@ -291,6 +291,8 @@ json_workers(struct sbuf *b, const struct stats_view *v)
 		    "\"generation\": %u, \"state\": ", i ? "," : "", w->id,
 		    (int)w->pid, w->generation);
 		json_str(b, w->state);
+		sbuf_printf(b, ", \"version\": ");
+		json_str(b, w->version != NULL ? w->version : "");
 		sbuf_printf(b, ", ");
 		json_counters(b, &w->c);
 		sbuf_printf(b, ", ");

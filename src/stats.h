@@ -109,6 +109,7 @@ struct stats_worker {
 	pid_t			 pid;
 	unsigned		 generation;
 	const char		*state;	/* starting | running | draining */
+	const char		*version;	/* of the binary it runs */
 	struct stat_counters	 c;
 };
 

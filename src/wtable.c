@@ -18,6 +18,7 @@
 #include "health.h"
 #include "log.h"
 #include "master_priv.h"
+#include "orphans.h"
 #include "worker.h"
 
 #define RESPAWN_MIN_MS	100
@@ -585,11 +586,15 @@ wtable_reap(struct master *m)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (size_t i = 0; i < m->nworkers; i++)
+		size_t i;
+
+		for (i = 0; i < m->nworkers; i++)
 			if (m->workers[i]->pid == pid) {
 				wproc_reaped(m->workers[i], status);
 				break;
 			}
+		if (i == m->nworkers)
+			orphan_reaped(m, pid);
 	}
 }
 

@@ -660,6 +660,7 @@ fixture_init(struct fixture *f, int evil)
 	f->w[0].pid = 4250;
 	f->w[0].generation = 2;
 	f->w[0].state = evil ? EVIL_STATE : "running";
+	f->w[0].version = "0.1.0";
 	f->w[0].c = cnt(6, 5210, 2, 3, 123456, 987654);
 	f->w[1].id = 1;
 	f->w[1].pid = 4251;
@@ -725,6 +726,7 @@ static const char *const top_extra[] = { "redispatched", "accept_paused",
     "accept_paused_s", "accept_pauses", NULL };
 static const char *const worker_keys[] = { "id", "pid", "generation",
     "state", "active", "total", "bytes_in", "bytes_out", NULL };
+static const char *const worker_extra[] = { "version", NULL };
 static const char *const frontend_keys[] = { "name", "listen", "active",
     "total", "errors", "bytes_in", "bytes_out", NULL };
 static const char *const backend_keys[] = { "name", "balance", "servers",
@@ -758,7 +760,8 @@ only_keys(const struct jval *o, const char *const *want,
 static void
 check_worker(const struct jval *w, const struct stats_worker *want)
 {
-	only_keys(w, worker_keys, NULL);
+	only_keys(w, worker_keys, worker_extra);
+	jeq_s(w, "version", want->version != NULL ? want->version : "");
 	jeq_u(w, "id", (uint64_t)want->id);
 	jeq_u(w, "pid", (uint64_t)want->pid);
 	jeq_u(w, "generation", want->generation);
