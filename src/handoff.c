@@ -14,8 +14,6 @@
 
 #define RETRY_MS	10	/* a full channel: try again this soon */
 #define HOLD_TICK_MS	20	/* held sockets are looked at this often */
-#define WORKER_FDS	16	/* a worker's own: channel, log, epoll... */
-#define CONN_FDS	2	/* per connection: client and server */
 
 static uint64_t
 handoff_now_ms(void)
@@ -79,10 +77,10 @@ handoff_nofile(struct master *m)
 
 	/*
 	 * Workers inherit the limit: a worker is sent no more sockets than
-	 * its table holds, so none reaches it without its descriptor.
+	 * its table holds with its splice pipes, so none reaches it without
+	 * its descriptor and each can connect onward.
 	 */
-	m->d.target_cap = have > 2 * WORKER_FDS ?
-	    (uint64_t)(have - WORKER_FDS) / CONN_FDS : 1;
+	m->d.target_cap = net_nofile_conns(have);
 	if (have < need)
 		log_warnx("the open file limit is %ld, but max_connections "
 		    "needs %ld per worker: connections beyond it will fail "

@@ -257,3 +257,21 @@ net_raise_nofile(long want)
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? (long)1 << 30 : (long)rl.rlim_cur;
 }
+
+unsigned
+net_nofile_pipes(long nofile)
+{
+	long pipes = (nofile - NET_OWN_FDS) / 8;
+
+	return pipes < 0 ? 0 : pipes > NET_PIPES_MAX ? NET_PIPES_MAX :
+	    (unsigned)pipes;
+}
+
+unsigned long
+net_nofile_conns(long nofile)
+{
+	long conns = (nofile - NET_OWN_FDS - 2 * (long)net_nofile_pipes(nofile))
+	    / 2;
+
+	return conns < 1 ? 1 : (unsigned long)conns;
+}

@@ -59,4 +59,16 @@ int	net_error_is_local(int err);
  */
 long	net_raise_nofile(long want);
 
+/*
+ * How a worker spends nofile descriptors: NET_OWN_FDS of its own
+ * (channel, log, epoll, signals), up to net_nofile_pipes() pipes of two
+ * for splice(), and two per connection: net_nofile_conns() connections.
+ * The master sends a worker no more than that many at once, so no socket
+ * reaches it without its descriptor and every one can connect onward.
+ */
+#define NET_OWN_FDS	16
+#define NET_PIPES_MAX	1024
+unsigned	net_nofile_pipes(long nofile);
+unsigned long	net_nofile_conns(long nofile);
+
 #endif

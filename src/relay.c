@@ -15,7 +15,6 @@
 
 #define POOL_MAX	64	/* free relay buffers a pool keeps */
 #define PUMP_ROUNDS	16	/* reads per direction per wake-up: fairness */
-#define PIPES_MAX	1024	/* pipes a pool may hold for splice() */
 #define PIPE_CHUNK	(256 * 1024)	/* bytes per splice(): a pipe's size */
 
 static struct rbuf *
@@ -70,7 +69,8 @@ relay_pipe_get(struct relay_pool *pool)
 		pool->free_pipes = p->next;
 		return p;
 	}
-	if (pool->npipes >= PIPES_MAX || (p = malloc(sizeof(*p))) == NULL)
+	if (pool->npipes >= pool->pipes_max || (p = malloc(sizeof(*p))) ==
+	    NULL)
 		return NULL;
 	if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) == -1) {
 		free(p);
@@ -100,10 +100,11 @@ relay_pipe_discard(struct relay_pool *pool, struct rpipe *p)
 }
 
 int
-relay_pool_init(struct relay_pool *p, int splice)
+relay_pool_init(struct relay_pool *p, int splice, unsigned pipes_max)
 {
 	memset(p, 0, sizeof(*p));
 	p->splice = splice;
+	p->pipes_max = pipes_max;
 	if ((p->scratch = malloc(RELAY_BUF_SIZE)) == NULL)
 		return -1;
 	return 0;

@@ -31,6 +31,7 @@ struct relay_pool {
 	unsigned	 nfree_bufs;
 	struct rpipe	*free_pipes;
 	unsigned	 npipes;	/* created, in use or free */
+	unsigned	 pipes_max;	/* npipes at most */
 	char		*scratch;	/* RELAY_BUF_SIZE bytes */
 	int		 splice;	/* splice() for bulk data */
 };
@@ -77,8 +78,9 @@ struct relay {
 	unsigned		 moved:1;	/* bytes moved; owner clears */
 };
 
-/* Allocate the pool's scratch buffer. Returns 0, or -1 with errno. */
-int	relay_pool_init(struct relay_pool *p, int splice);
+/* Allocate the pool's scratch buffer; at most pipes_max pipes. Returns 0,
+ * or -1 with errno. */
+int	relay_pool_init(struct relay_pool *p, int splice, unsigned pipes_max);
 /* Give the pooled buffers and pipes back to the system. */
 void	relay_pool_free(struct relay_pool *p);
 

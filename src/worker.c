@@ -29,6 +29,7 @@ struct worker {
 	struct config		*cfg;
 	int			 id;
 	int			 chan;		/* to the master */
+	long			 nofile;	/* the descriptor limit */
 	struct inbox		 in;		/* what the master sends */
 	struct event		*sig_term;
 	struct event		*drain_timer;
@@ -250,7 +251,8 @@ worker_sessions_init(struct worker *w)
 	x->note = worker_session_note;
 	x->note_arg = w;
 	TAILQ_INIT(&x->sessions);
-	if (relay_pool_init(&x->pool, w->cfg->splice) == -1 ||
+	if (relay_pool_init(&x->pool, w->cfg->splice,
+	    net_nofile_pipes(w->nofile)) == -1 ||
 	    stats_table_init(&x->stats, w->cfg) == -1)
 		return -1;
 	return worker_lb_init(w);
@@ -316,10 +318,10 @@ worker_free(struct worker *w)
 }
 
 /* Every connection costs two descriptors (the master says if too few). */
-static void
+static long
 worker_nofile(const struct config *cfg)
 {
-	(void)net_raise_nofile(config_nofile(cfg));
+	return net_raise_nofile(config_nofile(cfg));
 }
 
 /* As root with user set: become that user, with its groups. */
@@ -356,8 +358,9 @@ worker_main(struct config *cfg, int id, int chan)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	worker_nofile(cfg);
+	w.nofile = worker_nofile(cfg);
 	if (worker_drop_privileges(cfg, id) == -1) {
 		rc = 1;
 	} else if (worker_init(&w, cfg, id, chan) == -1) {

@@ -66,8 +66,12 @@ def worker_out_of_descriptors_is_not_the_servers_fault():
     b, port, sport = start(1, 'check = tcp\ncheck_interval = 200ms\n'
                               'fall = 2\nmax_fails = 1')
     worker = b.workers()[0]
+    idle = H.fd_count(worker)
     for i in range(3):
         H.echo_new(port, b'before %d\n' % i)
+    # Those sessions closed in the worker too: its table is as at rest.
+    H.poll_until(lambda: H.fd_count(worker) <= idle, 5,
+                 'the worker to close its sessions')
     before = H.get_stats(sport)
     errors0 = before['frontends'][0]['errors']
     n = 20

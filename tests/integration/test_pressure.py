@@ -208,5 +208,44 @@ def limit_hit_by_the_stats_port_only():
           'the master ran out of descriptors:\n%s' % b.log_tail())
 
 
+@h.case(timeout=120)
+def splice_pipes_within_the_budget():
+    """Under RLIMIT_NOFILE 128, 30 clients that send without reading fill
+    their sessions' splice pipes both ways; the pipes a worker may hold
+    are part of its descriptor budget, so 10 more clients still connect
+    onward and are echoed."""
+    H.raise_nofile(HELD + 200)
+    be = h.start_backend('echo', name='echo')
+    pa, pb, ps = H.free_port(), H.free_port(), H.free_port()
+    b = start_limited(config_two(pa, pb, ps, be).replace(
+        'workers = 2', 'workers = 1'))
+    stuck = []
+    chunk = b'x' * 65536
+    try:
+        for _ in range(30):
+            s = H.connect(pa)
+            s.setblocking(False)
+            stuck.append(s)
+        # Push until nothing more goes in: every buffer on the way full.
+        for _ in range(200):
+            moved = 0
+            for s in stuck:
+                try:
+                    moved += s.send(chunk)
+                except BlockingIOError:
+                    pass
+            if moved == 0:
+                break
+            time.sleep(0.01)
+        for i in range(10):
+            H.echo_new(pb, b'still room %d\n' % i)
+    finally:
+        for s in stuck:
+            s.close()
+    text = '\n'.join(log_lines(b))
+    check('local error' not in text, 'a worker ran out of descriptors:\n%s'
+          % b.log_tail())
+
+
 if __name__ == '__main__':
     sys.exit(h.run())

@@ -436,6 +436,32 @@ START_TEST(test_connect_result_bad_fd)
 }
 END_TEST
 
+START_TEST(test_nofile_budget)
+{
+	static const long limits[] = { 1, 16, 17, 64, 128, 1024, 20000,
+	    65536, 1048576 };
+
+	/* Everything fits: own + pipes + connections within the limit. */
+	for (size_t i = 0; i < sizeof(limits) / sizeof(*limits); i++) {
+		long n = limits[i];
+		unsigned long c = net_nofile_conns(n);
+		unsigned p = net_nofile_pipes(n);
+
+		ck_assert_uint_ge(c, 1);
+		ck_assert_uint_le(p, NET_PIPES_MAX);
+		if (n > NET_OWN_FDS + 2)
+			ck_assert_int_le(NET_OWN_FDS + 2 * (long)p +
+			    2 * (long)c, n);
+	}
+	ck_assert_uint_eq(net_nofile_pipes(128), 14);
+	ck_assert_uint_eq(net_nofile_conns(128), 42);
+	ck_assert_uint_eq(net_nofile_pipes(65536), NET_PIPES_MAX);
+	ck_assert_uint_eq(net_nofile_conns(65536), (65536 - 16 - 2048) / 2);
+	ck_assert_uint_eq(net_nofile_pipes(10), 0);
+	ck_assert_uint_eq(net_nofile_conns(10), 1);
+}
+END_TEST
+
 START_TEST(test_raise_nofile)
 {
 	struct rlimit rl;
@@ -474,6 +500,7 @@ net_suite(void)
 	tcase_add_test(tc, test_connect_fails_clean);
 	tcase_add_test(tc, test_connect_result_bad_fd);
 	tcase_add_test(tc, test_raise_nofile);
+	tcase_add_test(tc, test_nofile_budget);
 	suite_add_tcase(s, tc);
 	return s;
 }
