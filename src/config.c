@@ -287,6 +287,7 @@ config_validate(struct parse *p)
 		    p->name, p->stats_line);
 	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->workers_auto = 1;
 		cfg->workers = n < 1 ? 1 : n > CONFIG_MAX_WORKERS ?
 		    CONFIG_MAX_WORKERS : (unsigned)n;
 	}
@@ -304,6 +305,7 @@ config_run(struct parse *p)
 	p->cfg->dispatch = DISPATCH_ROUNDROBIN;
 	p->cfg->drain_timeout_ms = 30 * 1000;
 	p->cfg->log_level = LL_INFO;
+	p->cfg->log_format = LOG_FORMAT_TEXT;
 	p->cfg->splice = 1;
 	rc = ini_parse_stream(config_reader, p, config_handler, p);
 	/* rc > 0 (a syntax error) was reported by config_reader already. */

@@ -35,6 +35,11 @@ enum check_mode {
 	CHECK_TCP,
 };
 
+enum log_format {
+	LOG_FORMAT_TEXT,
+	LOG_FORMAT_JSON,
+};
+
 struct server_conf {
 	char		*name;
 	char		*addr_text;	/* as written, for stats and logs */
@@ -96,12 +101,14 @@ struct frontend_conf {
 struct config {
 	char			*path;
 	unsigned		 workers;	/* "auto" resolved */
+	int			 workers_auto;	/* workers came from "auto" */
 	int			 dispatch;	/* enum dispatch_mode */
 	unsigned		 drain_timeout_ms;
 	char			*user;
 	int			 log_level;	/* enum log_level */
 	char			*log_file;
 	int			 access_log;
+	int			 log_format;	/* enum log_format */
 	char			*pidfile;
 	int			 splice;	/* splice() for bulk data */
 
@@ -150,7 +157,12 @@ int	config_parse_duration(const char *s, unsigned *ms);
  * character" (tab, CR and LF are fine) or "invalid UTF-8".
  */
 const char	*config_check_text(const char *s, size_t len);
+/* The proxy.ini word for a value of these enums. */
 const char	*config_balance_name(int balance);
+const char	*config_dispatch_name(int dispatch);
+const char	*config_proxy_name(int proxy);
+const char	*config_check_name(int check);
+const char	*config_log_format_name(int format);
 /* Descriptors a worker may need: two per connection any frontend allows. */
 long		 config_nofile(const struct config *cfg);
 

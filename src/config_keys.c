@@ -17,6 +17,7 @@ static const char *const proxy_words[] = { "off", "v1", "v2", "any", NULL };
 static const char *const send_proxy_words[] = { "off", "v1", "v2", NULL };
 static const char *const onoff_words[] = { "off", "on", NULL };
 static const char *const check_words[] = { "off", "tcp", NULL };
+static const char *const log_format_words[] = { "text", "json", NULL };
 
 long
 config_nofile(const struct config *cfg)
@@ -32,6 +33,30 @@ const char *
 config_balance_name(int balance)
 {
 	return balance_words[balance];
+}
+
+const char *
+config_dispatch_name(int dispatch)
+{
+	return dispatch_words[dispatch];
+}
+
+const char *
+config_proxy_name(int proxy)
+{
+	return proxy_words[proxy];
+}
+
+const char *
+config_check_name(int check)
+{
+	return check_words[check];
+}
+
+const char *
+config_log_format_name(int format)
+{
+	return log_format_words[format];
 }
 
 static int
@@ -149,6 +174,12 @@ g_access_log(struct parse *p, const char *k, const char *v)
 }
 
 static int
+g_log_format(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, log_format_words, &p->cfg->log_format);
+}
+
+static int
 g_pidfile(struct parse *p, const char *k, const char *v)
 {
 	set_string(&p->cfg->pidfile, v);
@@ -169,6 +200,7 @@ static const struct key_def global_keys[] = {
 	{ "log_level", g_log_level, 0 },
 	{ "log_file", g_log_file, 0 },
 	{ "access_log", g_access_log, 0 },
+	{ "log_format", g_log_format, 0 },
 	{ "pidfile", g_pidfile, 0 },
 	{ "splice", g_splice, 0 },
 	{ NULL, NULL, 0 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_dump.h"
 #include "log.h"
 #include "master.h"
 #include "upgrade.h"
@@ -18,9 +19,11 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: baton [-c FILE] [-t] [-V] [-h]\n"
+	    "usage: baton [-c FILE] [-t | -T] [-V] [-h]\n"
 	    "  -c FILE   configuration file (default: %s/baton/proxy.ini)\n"
-	    "  -t        check the configuration and exit\n"
+	    "  -t        check the configuration, say what it will do, exit\n"
+	    "  -T        check it and print it as understood, defaults filled "
+	    "in\n"
 	    "  -V        print the version and exit\n"
 	    "  -h        this help\n", SYSCONFDIR);
 }
@@ -31,16 +34,19 @@ main(int argc, char *argv[])
 	const char *path = SYSCONFDIR "/baton/proxy.ini";
 	struct errlist errs = { NULL, 0 };
 	struct config *cfg;
-	int ch, test = 0;
+	int ch, test = 0, dump = 0;
 
 	log_init("baton");
-	while ((ch = getopt(argc, argv, "c:tVh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:tTVh")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'T':
+			dump = 1;
 			break;
 		case 'V':
 			printf("baton %s\n", PACKAGE_VERSION);
@@ -63,10 +69,15 @@ main(int argc, char *argv[])
 		errlist_free(&errs);
 		return 1;
 	}
-	if (test) {
-		printf("%s: configuration ok\n", path);
+	if (test || dump) {
+		if (dump) {
+			config_dump_ini(stdout, cfg);
+		} else {
+			printf("%s: configuration ok\n", path);
+			config_dump_summary(stdout, cfg);
+		}
 		config_free(cfg);
-		return 0;
+		return fflush(stdout) == EOF ? 1 : 0;
 	}
 	log_set_level(cfg->log_level);
 	if (cfg->log_file != NULL && log_set_file(cfg->log_file) == -1) {

@@ -1,0 +1,240 @@
+/* config_dump.c -- what a configuration will do, for baton -t and -T */
+#include "ac_config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config_dump.h"
+#include "log.h"
+
+static const char *
+onoff(int v)
+{
+	return v ? "on" : "off";
+}
+
+void
+config_format_duration(unsigned ms, char *buf, size_t size)
+{
+	if (ms != 0 && ms % (3600 * 1000) == 0)
+		snprintf(buf, size, "%uh", ms / (3600 * 1000));
+	else if (ms != 0 && ms % (60 * 1000) == 0)
+		snprintf(buf, size, "%um", ms / (60 * 1000));
+	else if (ms % 1000 == 0)
+		snprintf(buf, size, "%us", ms / 1000);
+	else
+		snprintf(buf, size, "%ums", ms);
+}
+
+/* The duration ms in buf (DUR_LEN bytes), for printf. */
+#define DUR_LEN	24
+static const char *
+dur(unsigned ms, char *buf)
+{
+	config_format_duration(ms, buf, DUR_LEN);
+	return buf;
+}
+
+void
+config_escape(FILE *fp, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int edge = (i == 0 || i == len - 1) && (c == ' ' || c == '\t');
+
+		if (c == '\\')
+			fputs("\\\\", fp);
+		else if (c == '\r')
+			fputs("\\r", fp);
+		else if (c == '\n')
+			fputs("\\n", fp);
+		else if (c == '\t' && !edge)
+			fputs("\\t", fp);
+		else if (c < 0x20 || c >= 0x7f || c == ';' || c == '#' || edge)
+			fprintf(fp, "\\x%02x", c);
+		else
+			fputc(c, fp);
+	}
+}
+
+/* Summary (-t) */
+
+static void
+summary_frontend(FILE *fp, const struct config *cfg,
+    const struct frontend_conf *f)
+{
+	char d[DUR_LEN];
+
+	fprintf(fp, "frontend %s: ", f->name);
+	for (size_t i = 0; i < f->nlistens; i++)
+		fprintf(fp, "%s%s", i ? ", " : "", f->listens[i].text);
+	fprintf(fp, " -> backend %s", cfg->backends[f->backend].name);
+	if (f->tls_cert != NULL)
+		fprintf(fp, ", TLS");
+	if (f->accept_proxy != PROXY_OFF)
+		fprintf(fp, ", accept_proxy %s",
+		    config_proxy_name(f->accept_proxy));
+	fprintf(fp, " (timeout_idle %s, max_connections %u)\n",
+	    dur(f->timeout_idle_ms, d), f->max_connections);
+}
+
+static void
+summary_backend(FILE *fp, const struct backend_conf *b)
+{
+	char d[DUR_LEN];
+
+	fprintf(fp, "backend %s: balance %s, connect_timeout %s, retries %u, "
+	    "check %s\n", b->name, config_balance_name(b->balance),
+	    dur(b->connect_timeout_ms, d), b->retries,
+	    config_check_name(b->check));
+	for (size_t i = 0; i < b->nservers; i++) {
+		const struct server_conf *s = &b->servers[i];
+
+		fprintf(fp, "  server %s %s weight %u", s->name, s->addr_text,
+		    s->weight);
+		if (s->backup)
+			fprintf(fp, ", backup");
+		if (s->send_proxy != PROXY_OFF)
+			fprintf(fp, ", send_proxy %s",
+			    config_proxy_name(s->send_proxy));
+		if (s->max_connections != 0)
+			fprintf(fp, ", max_connections %u", s->max_connections);
+		fputc('\n', fp);
+	}
+}
+
+void
+config_dump_summary(FILE *fp, const struct config *cfg)
+{
+	char d[DUR_LEN];
+
+	fprintf(fp, "workers: %u%s, dispatch %s, drain_timeout %s\n",
+	    cfg->workers, cfg->workers_auto ? " (auto)" : "",
+	    config_dispatch_name(cfg->dispatch), dur(cfg->drain_timeout_ms, d));
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		summary_frontend(fp, cfg, &cfg->frontends[i]);
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		summary_backend(fp, &cfg->backends[i]);
+	if (cfg->has_stats)
+		fprintf(fp, "stats: %s%s\n", cfg->stats_listen,
+		    cfg->stats_token != NULL ? " (token required)" : "");
+	else
+		fprintf(fp, "stats: off\n");
+	fprintf(fp, "log: %s, level %s, access_log %s (%s)\n",
+	    cfg->log_file != NULL ? cfg->log_file : "stderr",
+	    log_level_name(cfg->log_level), onoff(cfg->access_log),
+	    config_log_format_name(cfg->log_format));
+}
+
+/* proxy.ini (-T) */
+
+static void
+ini_string(FILE *fp, const char *key, const char *v)
+{
+	if (v != NULL)
+		fprintf(fp, "%s = %s\n", key, v);
+}
+
+static void
+ini_global(FILE *fp, const struct config *cfg)
+{
+	char d[DUR_LEN];
+
+	fprintf(fp, "[global]\n");
+	if (cfg->workers_auto)
+		fprintf(fp, "workers = auto            ; %u here\n",
+		    cfg->workers);
+	else
+		fprintf(fp, "workers = %u\n", cfg->workers);
+	fprintf(fp, "dispatch = %s\n", config_dispatch_name(cfg->dispatch));
+	fprintf(fp, "drain_timeout = %s\n", dur(cfg->drain_timeout_ms, d));
+	ini_string(fp, "user", cfg->user);
+	fprintf(fp, "log_level = %s\n", log_level_name(cfg->log_level));
+	ini_string(fp, "log_file", cfg->log_file);
+	fprintf(fp, "access_log = %s\n", onoff(cfg->access_log));
+	fprintf(fp, "log_format = %s\n",
+	    config_log_format_name(cfg->log_format));
+	ini_string(fp, "pidfile", cfg->pidfile);
+	fprintf(fp, "splice = %s\n", onoff(cfg->splice));
+}
+
+static void
+ini_frontend(FILE *fp, const struct config *cfg,
+    const struct frontend_conf *f)
+{
+	char d[DUR_LEN];
+
+	fprintf(fp, "\n[frontend %s]\n", f->name);
+	for (size_t i = 0; i < f->nlistens; i++)
+		fprintf(fp, "listen = %s\n", f->listens[i].text);
+	fprintf(fp, "backend = %s\n", cfg->backends[f->backend].name);
+	fprintf(fp, "timeout_idle = %s\n", dur(f->timeout_idle_ms, d));
+	fprintf(fp, "max_connections = %u\n", f->max_connections);
+	ini_string(fp, "tls_cert", f->tls_cert);
+	ini_string(fp, "tls_key", f->tls_key);
+	fprintf(fp, "accept_proxy = %s\n", config_proxy_name(f->accept_proxy));
+}
+
+static void
+ini_server(FILE *fp, const struct server_conf *s)
+{
+	fprintf(fp, "server = %s %s weight=%u send_proxy=%s", s->name,
+	    s->addr_text, s->weight, config_proxy_name(s->send_proxy));
+	if (s->max_connections != 0)
+		fprintf(fp, " max_connections=%u", s->max_connections);
+	if (s->backup)
+		fprintf(fp, " backup");
+	fputc('\n', fp);
+}
+
+static void
+ini_escaped(FILE *fp, const char *key, const char *v, size_t len)
+{
+	if (v == NULL)
+		return;
+	fprintf(fp, "%s = ", key);
+	config_escape(fp, v, len);
+	fputc('\n', fp);
+}
+
+static void
+ini_backend(FILE *fp, const struct backend_conf *b)
+{
+	char d[DUR_LEN];
+
+	fprintf(fp, "\n[backend %s]\n", b->name);
+	fprintf(fp, "balance = %s\n", config_balance_name(b->balance));
+	for (size_t i = 0; i < b->nservers; i++)
+		ini_server(fp, &b->servers[i]);
+	fprintf(fp, "connect_timeout = %s\n", dur(b->connect_timeout_ms, d));
+	fprintf(fp, "retries = %u\n", b->retries);
+	fprintf(fp, "check = %s\n", config_check_name(b->check));
+	fprintf(fp, "check_interval = %s\n", dur(b->check_interval_ms, d));
+	fprintf(fp, "check_timeout = %s\n", dur(b->check_timeout_ms, d));
+	fprintf(fp, "rise = %u\n", b->rise);
+	fprintf(fp, "fall = %u\n", b->fall);
+	fprintf(fp, "send_proxy = %s\n", config_proxy_name(b->send_proxy));
+	ini_escaped(fp, "check_send", b->check_send, b->check_send_len);
+	ini_escaped(fp, "check_expect", b->check_expect, b->check_expect_len);
+	fprintf(fp, "max_fails = %u\n", b->max_fails);
+	fprintf(fp, "fail_timeout = %s\n", dur(b->fail_timeout_ms, d));
+}
+
+void
+config_dump_ini(FILE *fp, const struct config *cfg)
+{
+	fputs("; ", fp);
+	config_escape(fp, cfg->path, strlen(cfg->path));
+	fprintf(fp, " as baton %s understood it, every default written out\n",
+	    PACKAGE_VERSION);
+	ini_global(fp, cfg);
+	if (cfg->has_stats) {
+		fprintf(fp, "\n[stats]\n");
+		ini_string(fp, "listen", cfg->stats_listen);
+		ini_string(fp, "token", cfg->stats_token);
+	}
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		ini_frontend(fp, cfg, &cfg->frontends[i]);
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		ini_backend(fp, &cfg->backends[i]);
+}
