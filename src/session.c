@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "accesslog.h"
 #include "balance.h"
 #include "config.h"
 #include "log.h"
@@ -98,6 +99,24 @@ session_server_counters(const struct session *s, int srv)
 	    (size_t)srv];
 }
 
+/* The access log's line for s as JSON (log_format = json). */
+static void
+session_log_json(struct session *s, const char *reason, const char *peer,
+    uint64_t ms)
+{
+	const struct backend_conf *b = session_backend_conf(s);
+	struct access_rec r = {
+		.end_ms = session_now(s->x), .duration_ms = ms, .id = s->id,
+		.frontend = session_frontend(s)->name, .client = peer,
+		.backend = b->name,
+		.server = s->srv >= 0 ? b->servers[s->srv].name : NULL,
+		.bytes_in = s->r.bytes_in, .bytes_out = s->r.bytes_out,
+		.reason = reason, .err = s->r.err,
+	};
+
+	accesslog_write_json(&r);
+}
+
 static void
 session_log_end(struct session *s, const char *reason)
 {
@@ -109,7 +128,9 @@ session_log_end(struct session *s, const char *reason)
 	if (!s->x->cfg->access_log && log_get_level() > LL_DEBUG)
 		return;		/* nothing to say: format nothing */
 	addr_format(&s->peer.sa, peer, sizeof(peer));
-	if (s->x->cfg->access_log)
+	if (s->x->cfg->access_log && s->x->cfg->log_format == LOG_FORMAT_JSON)
+		session_log_json(s, reason, peer, ms);
+	else if (s->x->cfg->access_log)
 		log_info("%s %s %s/%s %llums in=%llu out=%llu %s%s%s", peer,
 		    session_frontend(s)->name, b->name,
 		    s->srv >= 0 ? b->servers[s->srv].name : "-",
