@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""test_cli.py -- baton's command line: -t on good and bad files, -V, -h,
-bad options, and exit status 2 when a listen port is taken."""
+"""test_cli.py -- baton's command line: -t on good and bad files and the
+summary it prints, -T and its round trip (what it prints reads back the
+same), -V, -h, bad options, and exit status 2 when a listen port is
+taken."""
 
 import os
 import re
@@ -136,6 +138,157 @@ def t_prints_path_as_given():
               in (out + err).splitlines(),
               '-t -c %s: exit %d, want 0 and "%s: configuration ok"%s'
               % (given, rc, given, show(out, err)))
+
+
+# What -t says about GOOD_FULL, line by line (workers depends on the CPUs).
+FULL_SUMMARY = [
+    r'full\.ini: configuration ok',
+    r'workers: \d+ \(auto\), dispatch leastconn, drain_timeout 1500ms',
+    r'frontend web: 127\.0\.0\.1:18080, \[::1\]:18080, \*:18081 -> backend '
+    r'app \(timeout_idle 5m, max_connections 10000\)',
+    r'frontend other: 127\.0\.0\.1:18082 -> backend pool, accept_proxy any '
+    r'\(timeout_idle 1h, max_connections 10000\)',
+    r'backend app: balance roundrobin, connect_timeout 5s, retries 2, '
+    r'check tcp',
+    r'  server a1 127\.0\.0\.1:18001 weight 3',
+    r'  server a2 \[::1\]:18002 weight 1, send_proxy v2',
+    r'  server spare 127\.0\.0\.1:18009 weight 1, backup',
+    r'backend pool: balance leastconn, connect_timeout 250ms, retries 0, '
+    r'check off',
+    r'  server p1 127\.0\.0\.1:18011 weight 1, send_proxy v1',
+    r'stats: 127\.0\.0\.1:19090 \(token required\)',
+    r'log: stderr, level debug, access_log on \(text\)',
+]
+
+
+@h.case
+def t_summary():
+    h.write_file('full.ini', GOOD_FULL)
+    rc, out, err = run_baton(['-t', '-c', 'full.ini'])
+    check(rc == 0, '-t: exit %d%s' % (rc, show(out, err)))
+    lines = out.splitlines()
+    check(len(lines) == len(FULL_SUMMARY), '-t printed %d lines, want %d%s'
+          % (len(lines), len(FULL_SUMMARY), show(out, err)))
+    for got, want in zip(lines, FULL_SUMMARY):
+        check(re.fullmatch(want, got), '-t line %r does not match %r'
+              % (got, want))
+
+
+# Keys whose values -T must spell out even when the file leaves them out.
+DEFAULTS = {
+    'global': ['workers = 2', 'dispatch = roundrobin',
+               'drain_timeout = 5s', 'log_level = info', 'access_log = off',
+               'log_format = text', 'splice = on'],
+    'frontend web': ['listen = 127.0.0.1:18080', 'backend = app',
+                     'timeout_idle = 2s', 'max_connections = 10000',
+                     'accept_proxy = off'],
+    'backend app': ['balance = roundrobin',
+                    'server = a1 127.0.0.1:18001 weight=3 send_proxy=off',
+                    'server = a2 127.0.0.1:18002 weight=1 send_proxy=off',
+                    'connect_timeout = 1s', 'retries = 2', 'check = off',
+                    'check_interval = 2s', 'check_timeout = 1s', 'rise = 2',
+                    'fall = 3', 'send_proxy = off', 'max_fails = 1',
+                    'fail_timeout = 10s'],
+}
+
+
+def sections(text):
+    """{section: [lines]} of a proxy.ini text, comments and blanks out."""
+    out, cur = {}, None
+    for line in text.splitlines():
+        line = line.split(' ;')[0].strip()
+        if not line or line.startswith(';'):
+            continue
+        if line.startswith('['):
+            cur = line[1:-1]
+            out[cur] = []
+        else:
+            out[cur].append(line)
+    return out
+
+
+@h.case
+def t_dump_defaults():
+    h.write_file('good.ini', GOOD)
+    rc, out, err = run_baton(['-T', '-c', 'good.ini'])
+    check(rc == 0, '-T: exit %d%s' % (rc, show(out, err)))
+    got = sections(out)
+    check(sorted(got) == sorted(DEFAULTS), '-T sections %r, want %r%s'
+          % (sorted(got), sorted(DEFAULTS), show(out, err)))
+    for sect, want in DEFAULTS.items():
+        check(got[sect] == want, '-T [%s]:\n  got  %r\n  want %r'
+              % (sect, got[sect], want))
+
+
+# Values -T must write back so they read the same: escapes, a server's own
+# send_proxy against its backend's default, TLS files, auto workers.
+ODD = """\
+[global]
+workers = auto
+user = nobody
+log_file = log/baton.log   ; comment
+access_log = on
+log_format = json
+pidfile = run/baton.pid
+splice = off
+
+[frontend tls]
+listen = 127.0.0.1:18443
+backend = probe
+tls_cert = site.pem
+tls_key = site.key
+accept_proxy = v2
+max_connections = 7
+
+[backend probe]
+send_proxy = v1
+server = p1 127.0.0.1:18021 send_proxy=off max_connections=3
+server = p2 127.0.0.1:18022 weight=256 backup
+check = tcp
+check_send = PING;\\x23 \\\\ x\\r\\n\\x00\\xff
+check_expect = \\x20+OK\\t\\x20
+check_interval = 90m
+check_timeout = 1001ms
+max_fails = 0
+"""
+
+
+@h.case
+def t_dump_round_trip():
+    for name, text in (('good.ini', GOOD), ('full.ini', GOOD_FULL),
+                       ('odd.ini', ODD)):
+        h.write_file(name, text)
+        rc, first, err = run_baton(['-T', '-c', name])
+        check(rc == 0, '-T -c %s: exit %d%s' % (name, rc, show(first, err)))
+        again = 'again-' + name
+        h.write_file(again, first)
+        rc, out, err = run_baton(['-t', '-c', again])
+        check(rc == 0, '-t on what -T printed for %s: exit %d\n%s%s'
+              % (name, rc, first, show(out, err)))
+        _, sum1, _ = run_baton(['-t', '-c', name])
+        check(sum1.splitlines()[1:] == out.splitlines()[1:],
+              '%s and its -T differ in -t:\n%s\n%s' % (name, sum1, out))
+        rc, second, err = run_baton(['-T', '-c', again])
+        check(rc == 0 and first.splitlines()[1:] == second.splitlines()[1:],
+              '-T of %s read back is not the same:\n%s\n---\n%s'
+              % (name, first, second))
+    odd = sections(first)
+    check(r'check_send = PING\x3b\x23 \\ x\r\n\x00\xff'
+          in odd['backend probe'], '-T check_send: %r'
+          % odd['backend probe'])
+    check('server = p1 127.0.0.1:18021 weight=1 send_proxy=off '
+          'max_connections=3' in odd['backend probe'] and
+          'server = p2 127.0.0.1:18022 weight=256 send_proxy=v1 backup'
+          in odd['backend probe'], '-T servers: %r' % odd['backend probe'])
+    check('workers = auto' in odd['global'], '-T workers: %r' % odd['global'])
+
+
+@h.case
+def t_dump_bad_file():
+    rc, out, err = run_baton(['-T', '-c', 'missing.ini'])
+    check(rc == 1 and out == '' and 'missing.ini' in err,
+          '-T on a missing file: exit %d, want 1 and an error%s'
+          % (rc, show(out, err)))
 
 
 def bad_file(fname, marked):
