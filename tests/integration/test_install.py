@@ -116,7 +116,7 @@ def layout():
           % r.stdout + r.stderr)
     for p, sec in PAGES.items():
         check(read(under(dest, '%s/%s/%s' % (d['mandir'], sec, p)))
-              == read(os.path.join(SRC, 'man', p)), '%s differs' % p)
+              == read(page_path(p)), '%s differs' % p)
     make('uninstall', 'DESTDIR=' + dest)
     check(files_in(dest) == [], 'uninstall left %r' % files_in(dest))
 
@@ -144,6 +144,12 @@ def existing_config_kept():
     shutil.rmtree(dest)
 
 
+def page_path(page):
+    """Where PAGE is in the source tree (man/manN/, so that MANPATH=man
+    finds it)."""
+    return os.path.join(SRC, 'man', PAGES[page], page)
+
+
 def need(tool):
     if shutil.which(tool) is None:
         raise H.Skip('%s is not installed (contrib/setup-debian.sh '
@@ -157,7 +163,7 @@ def pages_render_cleanly():
     env = dict(os.environ, MANWIDTH='80', LC_ALL='C.UTF-8', MANPAGER='cat',
                PAGER='cat')
     for p in PAGES:
-        path = os.path.join(SRC, 'man', p)
+        path = page_path(p)
         for argv in (['groff', '-man', '-ww', '-z', path],
                      ['groff', '-t', '-man', '-ww', '-z', path]):
             r = subprocess.run(argv, capture_output=True, text=True,
@@ -176,7 +182,7 @@ def pages_render_cleanly():
 
 
 def rendered(page):
-    r = subprocess.run(['man', '-l', os.path.join(SRC, 'man', page)],
+    r = subprocess.run(['man', '-l', page_path(page)],
                        capture_output=True, text=True, timeout=30,
                        env=dict(os.environ, MANWIDTH='200', LC_ALL='C',
                                 MAN_KEEP_FORMATTING='', MANPAGER='cat'))

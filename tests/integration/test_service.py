@@ -209,7 +209,7 @@ def unit_file_verifies():
                         os.path.join(top, 'conf', 'proxy.ini'))
     env = dict(os.environ)
     mandir = os.path.join(top, 'man')
-    if os.path.exists(os.path.join(mandir, 'baton.8')):
+    if os.path.exists(os.path.join(mandir, 'man8', 'baton.8')):
         env['MANPATH'] = mandir + ':'
     else:   # the man pages are checked where they are built
         text = '\n'.join(ln for ln in text.split('\n')
