@@ -9,6 +9,7 @@
 #include "config_dump.h"
 #include "log.h"
 #include "master.h"
+#include "tls.h"
 #include "upgrade.h"
 
 #ifndef SYSCONFDIR
@@ -70,6 +71,13 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (test || dump) {
+		/* -t loads certificates too: what would fail at start fails
+		 * here (a binary upgrade trusts it). */
+		if (test && tls_load(cfg) == -1) {
+			config_free(cfg);
+			return 1;
+		}
+		tls_unload(cfg);
 		if (dump) {
 			config_dump_ini(stdout, cfg);
 		} else {

@@ -253,8 +253,21 @@ max_fails = 0
 """
 
 
+def self_signed(name):
+    """NAME.pem and NAME.key in the case dir (-t loads certificates)."""
+    try:
+        r = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
+                            '-nodes', '-days', '1', '-subj', '/CN=localhost',
+                            '-keyout', name + '.key', '-out', name + '.pem'],
+                           cwd=h.path(''), capture_output=True, timeout=30)
+    except FileNotFoundError:
+        raise H.Skip('no openssl command to make a test certificate')
+    check(r.returncode == 0, 'openssl req: %r' % r.stderr[-300:])
+
+
 @h.case
 def t_dump_round_trip():
+    self_signed('site')
     for name, text in (('good.ini', GOOD), ('full.ini', GOOD_FULL),
                        ('odd.ini', ODD)):
         h.write_file(name, text)
@@ -449,6 +462,21 @@ server = a1 127.0.0.1:18001
 def t_bad_path_as_given():
     os.makedirs(h.path('d'), exist_ok=True)
     bad_file('d/../d/x.ini', BASE_FRONT + '>>bogus = 1\n')
+
+
+@h.case
+def t_bad_tls_certificate():
+    """-t loads the certificates, so a missing one fails the check (and a
+    binary upgrade, which trusts -t) instead of the start."""
+    text = ('[frontend web]\nlisten = 127.0.0.1:%d\nbackend = app\n'
+            'tls_cert = nowhere.pem\ntls_key = nowhere.key\n'
+            '[backend app]\nserver = a 127.0.0.1:1\n' % H.free_port())
+    h.write_file('tls.ini', text)
+    rc, out, err = run_baton(['-t', '-c', 'tls.ini'])
+    check(rc == 1 and 'configuration ok' not in out and
+          'tls.ini:4:' in err and 'nowhere.pem' in err,
+          '-t with a missing certificate: exit %d, want 1 and tls.ini:4%s'
+          % (rc, show(out, err)))
 
 
 @h.case
