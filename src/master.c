@@ -196,7 +196,11 @@ master_free(struct master *m)
 	if (m->health != NULL)
 		health_free(m->health);
 	lset_free(m->ls);
+	lset_free(m->inherited);
+	if (m->inherited_stats != -1)
+		close(m->inherited_stats);
 	wtable_free(m);
+	orphans_free(m);
 	dispatch_free(&m->d);
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
 		if (m->sigs[i] != NULL)
@@ -205,6 +209,15 @@ master_free(struct master *m)
 		event_free(m->hold_ev);
 	if (m->stop_ev != NULL)
 		event_free(m->stop_ev);
+	if (m->status_ev != NULL)
+		event_free(m->status_ev);
+	if (m->upgrade_ev != NULL)
+		event_free(m->upgrade_ev);
+	if (m->upgrade_check != NULL) {
+		close(event_get_fd(m->upgrade_check));
+		event_free(m->upgrade_check);
+	}
+	/* Every event above belongs to the base: they go first. */
 	if (m->base != NULL)
 		event_base_free(m->base);
 	stats_table_free(&m->retired);
@@ -214,18 +227,6 @@ master_free(struct master *m)
 	if (m->pidfile != NULL)
 		pidfile_remove(m->pidfile);
 	free(m->pidfile);
-	if (m->status_ev != NULL)
-		event_free(m->status_ev);
-	if (m->upgrade_ev != NULL)
-		event_free(m->upgrade_ev);
-	if (m->upgrade_check != NULL) {
-		close(event_get_fd(m->upgrade_check));
-		event_free(m->upgrade_check);
-	}
-	lset_free(m->inherited);
-	if (m->inherited_stats != -1)
-		close(m->inherited_stats);
-	orphans_free(m);
 	if (m->gen != NULL)
 		gen_unref(m->gen);
 }
