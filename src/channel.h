@@ -123,6 +123,8 @@ ssize_t	chan_recv(int fd, void *buf, size_t size, int *fds, size_t *nfds);
  * no further call (and no EAGAIN) is needed to know it.
  */
 #define CHAN_BATCH	16
+/* Messages either side reads per wake-up before yielding. */
+#define CHAN_READS	64
 
 /* Control data room for the most descriptors one message carries. */
 union chan_cmsg {

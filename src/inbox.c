@@ -12,7 +12,6 @@
 #include "log.h"
 #include "net.h"
 
-#define CHAN_READS	64	/* messages per wake-up before yielding */
 
 /*
  * The hand-off, the worker's side. The master keeps its copy of every

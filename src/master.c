@@ -25,7 +25,6 @@
 #include "upgrade.h"
 #include "tls.h"
 
-#define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
 
 /* Generations */
 
@@ -120,8 +119,10 @@ master_reopen_log(struct master *m)
 		return;
 	}
 	log_notice("log file reopened");
-	if ((fd = log_fd()) != 2)
+	if ((fd = log_fd()) != 2) {
 		wtable_logfd(m, fd);
+		orphans_logfd(m, fd);
+	}
 }
 
 static void

@@ -38,11 +38,17 @@ struct lset;
 
 /* A worker of the binary that exec'd this one: draining, reaped here. */
 struct orphan {
-	pid_t		 pid;
-	unsigned	 generation;
-	int		 id;
-	char		 version[32];
+	struct master		*m;
+	pid_t			 pid;
+	unsigned		 generation;
+	int			 id;
+	char			 version[32];
+	int			 chan;		/* -1 once closed */
+	struct event		*ev;
+	struct stat_counters	 c;		/* its latest report */
 };
+
+#define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
 
 /* One configuration and the workers forked with it. */
 struct generation {
@@ -100,8 +106,9 @@ struct master {
 	uint64_t		 upgrade_failures;
 	struct lset		*inherited;	/* listeners from the old image */
 	int			 inherited_stats;	/* its stats socket */
-	struct orphan		*orphans;	/* the old image's workers */
+	struct orphan		**orphans;	/* the old image's workers */
 	size_t			 norphans;
+	struct event		*orphan_ev;	/* their kill backstop */
 
 	struct endpoint		*endpoint;	/* stats over HTTP */
 	struct timeval		 start;

@@ -66,11 +66,14 @@ master_stats_view(void *arg, struct stats_view *v)
 	}
 	/* The old binary's, after an upgrade: draining, not reporting. */
 	for (size_t i = 0; i < m->norphans; i++, n++) {
-		v->workers[n].id = m->orphans[i].id;
-		v->workers[n].pid = m->orphans[i].pid;
-		v->workers[n].generation = m->orphans[i].generation;
+		const struct orphan *o = m->orphans[i];
+
+		v->workers[n].id = o->id;
+		v->workers[n].pid = o->pid;
+		v->workers[n].generation = o->generation;
 		v->workers[n].state = "draining";
-		v->workers[n].version = m->orphans[i].version;
+		v->workers[n].version = o->version;
+		v->workers[n].c = o->c;
 	}
 	master_view_counts(m, v);
 	gettimeofday(&now, NULL);

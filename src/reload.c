@@ -14,6 +14,7 @@
 #include "log.h"
 #include "master_priv.h"
 #include "notify.h"
+#include "orphans.h"
 #include "pidfile.h"
 #include "tls.h"
 
@@ -97,6 +98,7 @@ reload_commit_files(struct master *m, struct reload *r,
 		log_warn("log_file");
 	r->logfd = -1;
 	wtable_logfd(m, log_fd());
+	orphans_logfd(m, log_fd());
 	log_notice("log_file: was %s", old_log ? old_log : "stderr");
 }
 

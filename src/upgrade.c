@@ -246,10 +246,19 @@ upgrade_write_state(struct master *m, FILE *fp)
 			    (unsigned long long)c->bytes_out);
 		}
 	}
-	for (size_t i = 0; i < v.nworkers; i++)
-		fprintf(fp, "worker %d %u %d %s\n", (int)v.workers[i].pid,
-		    v.workers[i].generation, v.workers[i].id,
-		    v.workers[i].version);
+	for (size_t i = 0; i < m->nworkers; i++) {
+		const struct wproc *wp = m->workers[i];
+
+		if (wp->state != WP_EMPTY)
+			fprintf(fp, "worker %d %u %d %s %d\n", (int)wp->pid,
+			    wp->gen->id, wp->id, PACKAGE_VERSION, wp->chan);
+	}
+	for (size_t i = 0; i < m->norphans; i++) {
+		const struct orphan *o = m->orphans[i];
+
+		fprintf(fp, "worker %d %u %d %s %d\n", (int)o->pid,
+		    o->generation, o->id, o->version, o->chan);
+	}
 	for (size_t i = 0; m->ls != NULL && i < m->ls->n; i++)
 		fprintf(fp, "listen %d\n", m->ls->v[i]->fd);
 	if (m->endpoint != NULL)
@@ -258,7 +267,7 @@ upgrade_write_state(struct master *m, FILE *fp)
 	return fflush(fp) == EOF || ferror(fp) ? -1 : 0;
 }
 
-/* Let fds survive exec (on) or not (off). */
+/* Let fds survive exec (on) or not (off): listeners, workers' channels. */
 static void
 upgrade_inherit(struct master *m, int on)
 {
@@ -266,6 +275,12 @@ upgrade_inherit(struct master *m, int on)
 		(void)set_cloexec(m->ls->v[i]->fd, !on);
 	if (m->endpoint != NULL)
 		(void)set_cloexec(endpoint_fd(m->endpoint), !on);
+	for (size_t i = 0; i < m->nworkers; i++)
+		if (m->workers[i]->state != WP_EMPTY)
+			(void)set_cloexec(m->workers[i]->chan, !on);
+	for (size_t i = 0; i < m->norphans; i++)
+		if (m->orphans[i]->chan != -1)
+			(void)set_cloexec(m->orphans[i]->chan, !on);
 }
 
 static void
@@ -449,9 +464,9 @@ upgrade_line(struct master *m, const char *line, int *fds, size_t *nfds,
 		m->retired.servers[i].failures = b;
 		m->retired.servers[i].bytes_in = c;
 		m->retired.servers[i].bytes_out = d;
-	} else if (sscanf(line, "worker %d %u %d %31s", &pid, &gen, &id,
-	    ver) == 4) {
-		orphan_adopt(m, pid, gen, id, ver);
+	} else if (sscanf(line, "worker %d %u %d %31s %d", &pid, &gen, &id,
+	    ver, &x) == 5) {
+		orphan_adopt(m, pid, gen, id, ver, x);
 	} else if (sscanf(line, "listen %d", &x) == 1) {
 		if (*nfds < UPGRADE_MAX_LISTEN)
 			fds[(*nfds)++] = x;

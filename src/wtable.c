@@ -24,8 +24,6 @@
 #define RESPAWN_MIN_MS	100
 #define RESPAWN_MAX_MS	10000
 #define STABLE_MS	1000	/* a worker living this long is not crashing */
-#define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
-#define CHAN_READS	64	/* messages per wake-up before yielding */
 
 const char *const wproc_state_names[] = {
 	"empty", "starting", "running", "draining",

@@ -143,12 +143,27 @@ def upgrade_under_load_loses_nothing():
     check(len(old) == 2 and all(w['state'] == 'draining' and w['version']
                                 for w in old),
           'the old workers are not shown draining: %r' % old)
-    # The long-lived connections live on in the old workers.
+    # The long-lived connections live on in the old workers, which the
+    # new image hears from over their channels.
     H.all_echo(long_lived, 'after')
+    H.poll_until(lambda: sum(w['active'] for w in gen_workers(sport, 1))
+                 == 30, 5, 'the old workers to report 30 open connections')
+    # A second upgrade while they drain: they are carried over again.
+    replace(path)
+    b.signal(signal.SIGUSR2)
+    H.poll_until(lambda: len([w for w in gen_workers(sport, 3)
+                              if w['state'] == 'running']) == 2, 10,
+                 'two running workers of generation 3')
+    # (generation 2's workers, idle, may have finished already)
+    check(len(gen_workers(sport, 1)) == 2, 'after two upgrades: %r'
+          % H.get_stats(sport)['workers'])
+    H.all_echo(long_lived, 'twice')
+    H.poll_until(lambda: sum(w['active'] for w in gen_workers(sport, 1))
+                 == 30, 5, 'the oldest workers heard from after two upgrades')
     for s in long_lived:
         s.close()
-    H.poll_until(lambda: not gen_workers(sport, 1), 10,
-                 'the old workers to finish')
+    H.poll_until(lambda: not gen_workers(sport, 1) and
+                 not gen_workers(sport, 2), 10, 'the old workers to finish')
     H.echo_new(port, b'done\n')
     b.wait_log(r'worker \d \(pid \d+, generation 1, baton ')
 
