@@ -328,6 +328,21 @@ def open_echoing(port, n, tag='hello'):
     return socks
 
 
+def open_many(port, n):
+    """N non-blocking connects to PORT, left for the kernel to complete
+    (and, past the backlog, to retry): sockets that are held, not used."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect((LOCALHOST, port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    return socks
+
+
 def all_echo(socks, tag):
     """Each of SOCKS still echoes (b'TAG <i>\\n'); fails naming the first
     that does not."""
@@ -949,7 +964,7 @@ def get_stats(sport, timeout=3.0, patient=False):
 
 __all__ = ['Harness', 'Failure', 'Skip', 'check', 'poll_until', 'connect',
            'try_connect', 'blackhole', 'recv_line', 'recv_exact', 'echo_ok',
-           'open_echoing', 'all_echo', 'echo_new', 'wait_closed',
+           'open_echoing', 'open_many', 'all_echo', 'echo_new', 'wait_closed',
            'raise_nofile', 'free_port', 'dead_port', 'config', 'get_stats',
            'tcp_table', 'socket_inodes', 'fd_count', 'cpu_seconds', 'steal_channels',
            'proc_children', 'proc_alive', 'proc_state', 'proc_rss_kib',

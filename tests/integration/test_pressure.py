@@ -11,7 +11,6 @@ every new connection to the other frontend is served.
 
 import os
 import resource
-import socket
 import sys
 import time
 
@@ -52,20 +51,6 @@ def config_two(pa, pb, ps, be):
         '[frontend calm]', 'listen = 127.0.0.1:%d' % pb, 'backend = app', '',
         '[backend app]', 'server = s1 127.0.0.1:%d' % be.port,
         'connect_timeout = 2s', ''])
-
-
-def open_many(port, n):
-    """N non-blocking connects to PORT (the kernel completes them)."""
-    socks = []
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        try:
-            s.connect((H.LOCALHOST, port))
-        except BlockingIOError:
-            pass
-        socks.append(s)
-    return socks
 
 
 def stats(port):
@@ -121,7 +106,7 @@ def descriptor_limit_bends_and_recovers():
     pa, pb, ps = H.free_port(), H.free_port(), H.free_port()
     b = start_limited(config_two(pa, pb, ps, be))
     workers = b.workers()
-    held = open_many(pa, HELD)
+    held = H.open_many(pa, HELD)
     try:
         # Saturated: the master pauses instead of spinning or logging.
         H.poll_until(lambda: stats(ps)['accept_paused'], 10,
@@ -167,7 +152,7 @@ def limit_hit_by_the_workers_only():
     for w in workers:
         old = resource.prlimit(w, resource.RLIMIT_NOFILE)
         resource.prlimit(w, resource.RLIMIT_NOFILE, (LIMIT, old[1]))
-    held = open_many(pa, HELD)
+    held = H.open_many(pa, HELD)
     try:
         H.poll_until(lambda: sum(H.fd_count(w) for w in workers) >=
                      2 * LIMIT - 40, 10, 'the workers to fill up')
@@ -188,7 +173,7 @@ def limit_hit_by_the_stats_port_only():
     pa, pb, ps = H.free_port(), H.free_port(), H.free_port()
     b = start_limited(config_two(pa, pb, ps, be))
     base = H.fd_count(b.pid)
-    held = open_many(ps, HELD)
+    held = H.open_many(ps, HELD)
     try:
         H.poll_until(lambda: H.fd_count(b.pid) >= base + LIMIT // 8, 10,
                      'the stats port to take its share')

@@ -12,7 +12,6 @@ the listen backlog; a keep-alive client that keeps asking is not cut.
 import os
 import resource
 import select
-import socket
 import sys
 import time
 
@@ -34,19 +33,6 @@ def start():
                                workers=1, sport=sport))
     H.get_stats(sport)
     return b, port, sport
-
-
-def open_idle(port, n):
-    socks = []
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        try:
-            s.connect((H.LOCALHOST, port))
-        except BlockingIOError:
-            pass
-        socks.append(s)
-    return socks
 
 
 @h.case(timeout=60)
@@ -103,7 +89,7 @@ def connections_capped_and_released():
     b, port, sport = start()
     # (the stats request of start() may still hold one descriptor)
     base = H.fd_count(b.pid) - 1
-    idle = open_idle(sport, 3 * CAP)
+    idle = H.open_many(sport, 3 * CAP)
     try:
         H.poll_until(lambda: H.fd_count(b.pid) >= base + CAP, 5,
                      'the master to take %d stats connections' % CAP)

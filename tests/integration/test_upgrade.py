@@ -48,13 +48,18 @@ def replace(path, data=None):
     os.rename(tmp, path)
 
 
-def start(path, port, sport, be):
+def start():
+    """An echo backend and baton run from installed(): (baton, the
+    frontend's port, the stats port, the binary's path)."""
+    be = h.start_backend('echo', name='echo')
+    port, sport = H.free_port(), H.free_port()
+    path = installed()
     text = H.config(port, ['s1 127.0.0.1:%d' % be.port], workers=2,
                     drain='20s', sport=sport)
     real = H.BATON
     H.BATON = path
     try:
-        return h.start_baton(text)
+        return h.start_baton(text), port, sport, path
     finally:
         H.BATON = real
 
@@ -103,10 +108,7 @@ def gen_workers(sport, gen):
 
 @h.case(timeout=90)
 def upgrade_under_load_loses_nothing():
-    be = h.start_backend('echo', name='echo')
-    port, sport = H.free_port(), H.free_port()
-    path = installed()
-    b = start(path, port, sport, be)
+    b, port, sport, path = start()
     long_lived = H.open_echoing(port, 30, 'before')
     for i in range(20):
         H.echo_new(port, b'warm %d\n' % i)
@@ -170,10 +172,7 @@ def upgrade_under_load_loses_nothing():
 
 @h.case(timeout=60)
 def failed_upgrades_keep_the_old_master():
-    be = h.start_backend('echo', name='echo')
-    port, sport = H.free_port(), H.free_port()
-    path = installed()
-    b = start(path, port, sport, be)
+    b, port, sport, path = start()
     workers = b.workers()
     fds = H.fd_count(b.pid)
     bad = [('a program that exits at once', b'#!/bin/sh\nexit 1\n'),
