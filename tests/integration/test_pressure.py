@@ -10,6 +10,7 @@ every new connection to the other frontend is served.
 """
 
 import os
+import re
 import resource
 import sys
 import time
@@ -162,6 +163,21 @@ def limit_hit_by_the_workers_only():
             s.close()
     served_within(pb, 20, 10)
     b.check_running()
+    # A socket that reached a full worker without its descriptor is still
+    # the master's: that worker says bye, the master hands what it did not
+    # take to the others and starts a fresh one (finding 2).
+    text = '\n'.join(log_lines(b))
+    if 'without its descriptors' in text:
+        check(re.search(r'drains on its own: \d+ sockets it did not take '
+                        r'go to other workers', text),
+              'sockets lost with their descriptors:\n%s' % b.log_tail())
+        st = stats(ps)
+        check(st['redispatched'] > 0, '/stats redispatched is 0')
+        H.poll_until(lambda: len([w for w in stats(ps)['workers']
+                                  if w['state'] == 'running']) == 2, 10,
+                     'two running workers again')
+    print('  truncated messages: %s' % ('yes' if 'without its descriptors'
+                                         in text else 'none'))
 
 
 @h.case(timeout=120)
