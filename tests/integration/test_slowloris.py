@@ -337,12 +337,16 @@ def tls_hello_trickled_and_silent():
 
 @h.case(timeout=40)
 def proxy_then_tls_trickled():
-    # The header comes whole; the handshake after it is as bounded.
     port, b = start(accept_proxy='v1', tls=True)
     run(port, b, normal_client(port, V1, tls=True),
         [kind('PROXY header, then a ClientHello trickled', V1,
               client_hello()),
-         kind('PROXY header trickled, TLS frontend', trickle=V1[:-2])])
+         kind('PROXY header trickled, TLS frontend', trickle=V1[:-2]),
+         # One deadline for both: a header that ends late leaves the
+         # handshake only what is left of it.
+         kind('PROXY header ending at %.1fs, then a ClientHello trickled'
+              % (DEADLINE - 0.2), V1[:-2], b'\r\n' + client_hello(),
+              wait=DEADLINE - 0.2 - TRICKLE)])
 
 
 if __name__ == '__main__':
