@@ -227,8 +227,9 @@ log_rl_summary(struct log_rl *r)
 {
 	char text[sizeof(r->text) + 64];
 
-	snprintf(text, sizeof(text), "%s ... %lu more like this in the last "
-	    "second", r->text, r->dropped);
+	snprintf(text, sizeof(text),
+	    "%s ... %lu more like this in the last second", r->text,
+	    r->dropped);
 	r->dropped = 0;
 	rl.npending--;
 	log_line(r->level, text);
@@ -279,8 +280,8 @@ log_rl_slot(const char *fmt, int level)
 		struct log_rl *r = &rl.slot[i];
 		if (r->fmt == fmt && r->level == level)
 			return r;
-		if (oldest->fmt != NULL && (r->fmt == NULL ||
-		    r->start_ms < oldest->start_ms))
+		if (oldest->fmt != NULL &&
+		    (r->fmt == NULL || r->start_ms < oldest->start_ms))
 			oldest = r;
 	}
 	if (oldest->dropped > 0)

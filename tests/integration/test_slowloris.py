@@ -21,7 +21,6 @@ without it).
 
 import os
 import selectors
-import socket
 import ssl
 import struct
 import subprocess
