@@ -358,6 +358,7 @@ LOG_FN(log_notice, LL_NOTICE, 0, 0)
 LOG_FN(log_warn, LL_WARNING, 1, 1)
 LOG_FN(log_warnx, LL_WARNING, 0, 1)
 LOG_FN(log_error, LL_ERROR, 0, 1)
+LOG_FN(log_error_always, LL_ERROR, 0, 0)
 
 void
 fatal(const char *fmt, ...)

@@ -51,6 +51,10 @@ void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_error, never rate-limited: for a report that must list every item
+ * (the errors of a configuration file), all from one call site. */
+void	log_error_always(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
 /* Log at error level and exit(2): only at start-up or on a broken invariant. */
 void	fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));

@@ -195,6 +195,18 @@ START_TEST(test_errno_text_kept)
 }
 END_TEST
 
+/* A report that lists every item is written whole. */
+START_TEST(test_error_always_not_limited)
+{
+	for (int i = 0; i < 20; i++)
+		log_error_always("%s", "proxy.ini:3: a config error");
+	ck_assert_int_eq(count_lines(), 20);
+	now_ms += 1000;
+	log_tick();
+	ck_assert_int_eq(count_with("more like this"), 0);
+}
+END_TEST
+
 /* Below the level: neither written nor counted. */
 START_TEST(test_below_level_not_counted)
 {
@@ -249,6 +261,7 @@ log_suite(void)
 	tcase_add_test(tc, test_info_not_limited);
 	tcase_add_test(tc, test_next_call_flushes);
 	tcase_add_test(tc, test_errno_text_kept);
+	tcase_add_test(tc, test_error_always_not_limited);
 	tcase_add_test(tc, test_below_level_not_counted);
 	tcase_add_test(tc, test_table_bounded);
 	suite_add_tcase(s, tc);
