@@ -3,6 +3,7 @@
 #define BATON_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 enum log_level {
 	LL_DEBUG,
@@ -31,6 +32,17 @@ int	log_fd(void);
 int	log_adopt_fd(int fd);
 /* Release the log file name and descriptor. */
 void	log_close(void);
+/*
+ * Warnings and errors (not fatal) are rate-limited by call site: the first
+ * of a one-second window is written, the others only counted. Once the
+ * window has passed, the next log call or log_tick() writes the first's
+ * text with "... N more like this in the last second" and starts a new
+ * window. Call log_tick() once a second so that no count waits long.
+ */
+void	log_tick(void);
+/* For tests: CLOCK gives monotonic milliseconds (NULL: the system's);
+ * forgets every window. */
+void	log_set_clock(uint64_t (*clock)(void));
 
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -39,6 +51,10 @@ void	log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_error, never rate-limited: for a report that must list every item
+ * (the errors of a configuration file), all from one call site. */
+void	log_error_always(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
 /* Log at error level and exit(2): only at start-up or on a broken invariant. */
 void	fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));

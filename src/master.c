@@ -218,6 +218,8 @@ master_free(struct master *m)
 		close(event_get_fd(m->upgrade_check));
 		event_free(m->upgrade_check);
 	}
+	if (m->log_ev != NULL)
+		event_free(m->log_ev);
 	/* Every event above belongs to the base: they go first. */
 	if (m->base != NULL)
 		event_base_free(m->base);
@@ -270,6 +272,12 @@ master_status_cb(evutil_socket_t fd, short what, void *arg)
 	master_status(arg);
 }
 
+static void
+master_log_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_tick();
+}
+
 /* The stats socket the old image left, if it listens where cfg says. */
 static int
 master_stats_fd(struct master *m)
@@ -292,6 +300,7 @@ master_stats_fd(struct master *m)
 static int
 master_start(struct master *m)
 {
+	static const struct timeval one_second = { 1, 0 };
 	struct lset *ls;
 
 	handoff_nofile(m);
@@ -324,6 +333,9 @@ master_start(struct master *m)
 	}
 	notify_send("READY=1\nMAINPID=%d", (int)getpid());
 	master_status(m);
+	if ((m->log_ev = event_new(m->base, -1, EV_PERSIST, master_log_cb,
+	    NULL)) == NULL || event_add(m->log_ev, &one_second) == -1)
+		log_warn("log timer");
 	if (notify_enabled()) {
 		struct timeval tv = { STATUS_INTERVAL_S, 0 };
 		if ((m->status_ev = event_new(m->base, -1, EV_PERSIST,

@@ -99,6 +99,7 @@ struct master {
 	int			 stopping;
 	char			*pidfile;	/* the one written */
 	struct event		*status_ev;	/* STATUS= to systemd */
+	struct event		*log_ev;	/* log_tick() every second */
 	int			 upgrading;	/* quiescing before exec */
 	struct event		*upgrade_check;	/* the checker's verdict */
 	struct event		*upgrade_ev;

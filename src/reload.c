@@ -247,7 +247,7 @@ reload_run(struct master *m)
 	notify_reloading();
 	if ((r.cfg = config_load(m->cfg->path, &errs)) == NULL) {
 		for (size_t i = 0; i < errs.n; i++)
-			log_error("%s", errs.msgs[i]);
+			log_error_always("%s", errs.msgs[i]);
 		errlist_free(&errs);
 		goto failed;
 	}

@@ -21,7 +21,7 @@
 #include "session.h"
 #include "tls.h"
 
-#define HEADER_MS	5000	/* for a client's PROXY header to arrive */
+#define HEADER_MS	5000	/* for a PROXY header and TLS handshake */
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
@@ -177,12 +177,16 @@ session_close(struct session *s, const char *reason)
 
 /*
  * Wait, a bounded time, for the client's PROXY header (header) or its TLS
- * handshake, before connecting anywhere.
+ * handshake, before connecting anywhere. The bound is for both together,
+ * from the session's start: a handshake after a late header gets only
+ * what is left.
  */
 static int
 session_await(struct session *s, int header)
 {
-	unsigned ms = session_frontend(s)->timeout_idle_ms;
+	uint64_t ms = session_frontend(s)->timeout_idle_ms;
+	uint64_t now = session_now(s->x);
+	uint64_t spent = now > s->start_ms ? now - s->start_ms : 0;
 	struct timeval tv;
 
 	if (header) {
@@ -194,7 +198,9 @@ session_await(struct session *s, int header)
 	} else {
 		s->handshaking = 1;
 	}
-	ms_to_tv(ms < HEADER_MS ? ms : HEADER_MS, &tv);
+	if (ms > HEADER_MS)
+		ms = HEADER_MS;
+	ms_to_tv(ms > spent ? ms - spent : 0, &tv);
 	if (event_add(&s->r.client.ev, NULL) == -1 ||
 	    event_add(&s->timer, &tv) == -1) {
 		session_close(s, "event_add failed");

@@ -38,6 +38,7 @@ struct worker {
 	struct session_ctx	 sx;		/* what its sessions share */
 	struct event		*report_timer;
 	int			 report_armed;
+	struct event		*log_timer;	/* log_tick() every second */
 };
 
 static void	worker_drain(void *arg, const char *why);
@@ -193,6 +194,12 @@ worker_session_note(void *arg, enum session_note what)
 }
 
 static void
+worker_log_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_tick();
+}
+
+static void
 worker_sigterm(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -265,6 +272,8 @@ static const struct inbox_ops worker_inbox_ops = {
 static int
 worker_init(struct worker *w, struct config *cfg, int id, int chan)
 {
+	static const struct timeval one_second = { 1, 0 };
+
 	w->cfg = cfg;
 	w->id = id;
 	w->chan = chan;
@@ -275,8 +284,10 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 		return -1;
 	w->report_timer = evtimer_new(w->base, worker_report_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
+	w->log_timer = event_new(w->base, -1, EV_PERSIST, worker_log_cb, NULL);
 	if (w->report_timer == NULL || w->sig_term == NULL ||
-	    evsignal_add(w->sig_term, NULL) == -1)
+	    w->log_timer == NULL || evsignal_add(w->sig_term, NULL) == -1 ||
+	    event_add(w->log_timer, &one_second) == -1)
 		return -1;
 	return 0;
 }
@@ -310,6 +321,8 @@ worker_free(struct worker *w)
 		event_free(w->drain_timer);
 	if (w->report_timer != NULL)
 		event_free(w->report_timer);
+	if (w->log_timer != NULL)
+		event_free(w->log_timer);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	if (w->chan != -1)
