@@ -104,6 +104,11 @@ def worker_out_of_descriptors_is_not_the_servers_fault():
           'a server was taken down:\n%s' % b.log_tail())
     check('a local error' in text, 'the local error was not logged:\n%s'
           % b.log_tail())
+    # Logged once, then counted ("... N more like this in the last
+    # second"), not once per client.
+    lines = [ln for ln in text.splitlines() if 'a local error' in ln]
+    check(len(lines) <= 6, '%d lines for %d local errors:\n%s'
+          % (len(lines), n, '\n'.join(lines[:8])))
     # The shortage over, the same worker serves again.
     for i in range(5):
         H.echo_new(port, b'after %d\n' % i)
