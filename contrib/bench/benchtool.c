@@ -24,6 +24,13 @@
  *	a line (or EOF) on stdin or HOLD seconds, prints "closed_early C"
  *	(connections the far side closed while held) and exits.
  *
+ *   benchtool churn PORT CONNS SECONDS
+ *	keep CONNS connections to 127.0.0.1:PORT in flight for SECONDS:
+ *	each is opened, sends nothing and waits until the far side closes
+ *	it (a proxy whose only server refuses), then is closed and replaced
+ *	at once. Prints "ok closed=N failed=F seconds=S": N connections the
+ *	far side closed, F that could not connect at all.
+ *
  * Everything binds or connects to 127.0.0.1 only; every loop is bounded
  * in time. Exit status 0 on success, 1 on a failed transfer, 2 on a
  * usage or setup error.
@@ -599,6 +606,79 @@ cmd_idle(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* churn */
+
+static int
+churn_open(int ep, const struct sockaddr_in *sin, int slot)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		die("socket");
+	if (connect(fd, (const struct sockaddr *)sin, sizeof(*sin)) == -1 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	ep_set(ep, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP,
+	    ((uint64_t)slot << 32) | (uint32_t)fd);
+	return fd;
+}
+
+static int
+cmd_churn(int argc, char **argv)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	struct sockaddr_in sin;
+	long conns, seconds, closed = 0, failed = 0;
+	double t0, end;
+	int ep;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: benchtool churn PORT CONNS SECONDS\n");
+		return 2;
+	}
+	sin = loopback((int)num_arg(argv[0], 1, 65535));
+	conns = num_arg(argv[1], 1, 4096);
+	seconds = num_arg(argv[2], 1, 3600);
+	raise_nofile();
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		die("epoll_create1");
+	for (long i = 0; i < conns; i++)
+		while (churn_open(ep, &sin, (int)i) == -1 && failed < 1000000)
+			failed++;
+	t0 = now();
+	end = t0 + seconds;
+	while (now() < end) {
+		int n = epoll_wait(ep, evs, MAX_EVENTS, 100);
+
+		for (int i = 0; i < n; i++) {
+			int fd = (int)(uint32_t)evs[i].data.u64;
+			int slot = (int)(evs[i].data.u64 >> 32);
+			char b[512];
+			ssize_t r = read(fd, b, sizeof(b));
+
+			if (r > 0)
+				continue;	/* not expected: ignore bytes */
+			if (r == -1 && errno == EAGAIN)
+				continue;
+			if (r == -1 && errno == ECONNREFUSED)
+				failed++;
+			else
+				closed++;
+			close(fd);
+			while (churn_open(ep, &sin, slot) == -1 &&
+			    failed < 1000000)
+				failed++;
+		}
+	}
+	printf("ok closed=%ld failed=%ld seconds=%.3f\n", closed, failed,
+	    now() - t0);
+	fflush(stdout);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -608,6 +688,8 @@ main(int argc, char **argv)
 		return cmd_bulk(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "idle") == 0)
 		return cmd_idle(argc - 2, argv + 2);
-	fprintf(stderr, "usage: benchtool server|bulk|idle ...\n");
+	if (argc >= 2 && strcmp(argv[1], "churn") == 0)
+		return cmd_churn(argc - 2, argv + 2);
+	fprintf(stderr, "usage: benchtool server|bulk|idle|churn ...\n");
 	return 2;
 }
