@@ -257,10 +257,13 @@ config_validate(struct parse *p)
 				    f->backend_line, f->name, f->backend_name);
 			f->backend = j;
 		}
-		if ((f->tls_cert == NULL) != (f->tls_key == NULL))
+		for (j = 0; j < f->ntls; j++)
+			if (f->tls_pairs[j].cert == NULL ||
+			    f->tls_pairs[j].key == NULL)
+				break;
+		if (j < f->ntls)
 			cfg_errlist_add(p->errs, "%s:%d: [frontend %s] tls_cert "
-			    "and tls_key go together", p->name, f->line,
-			    f->name);
+			    "and tls_key go together", p->name, f->line, f->name);
 		for (j = 0; j < f->nlistens; j++) {
 			struct listen_conf *l = &f->listens[j];
 			for (size_t k = 0; k <= i; k++) {
@@ -370,8 +373,11 @@ config_free(struct config *cfg)
 		free(f->listens);
 		free(f->name);
 		free(f->backend_name);
-		free(f->tls_cert);
-		free(f->tls_key);
+		for (size_t j = 0; j < f->ntls; j++) {
+			free(f->tls_pairs[j].cert);
+			free(f->tls_pairs[j].key);
+		}
+		free(f->tls_pairs);
 	}
 	free(cfg->frontends);
 	for (size_t i = 0; i < cfg->nbackends; i++) {

@@ -10,6 +10,7 @@
 #define CONFIG_MAX_RETRIES	16
 #define CONFIG_MAX_WEIGHT	256
 #define CONFIG_MAX_SERVERS	256	/* per backend */
+#define CONFIG_MAX_CERTS	64	/* tls_cert/tls_key pairs per frontend */
 
 enum balance_algo {
 	BALANCE_ROUNDROBIN,
@@ -80,6 +81,15 @@ struct listen_conf {
 	int		 line;
 };
 
+/* One certificate of a TLS frontend: the i-th tls_cert with the i-th
+ * tls_key. The first is served when no other matches the client's SNI. */
+struct tls_pair {
+	char	*cert;
+	char	*key;
+	int	 cert_line;
+	int	 key_line;
+};
+
 struct frontend_conf {
 	char			*name;
 	int			 line;
@@ -90,11 +100,9 @@ struct frontend_conf {
 	size_t			 backend;	/* index into backends */
 	unsigned		 timeout_idle_ms;
 	unsigned		 max_connections;
-	char			*tls_cert;
-	char			*tls_key;
-	int			 tls_cert_line;
-	int			 tls_key_line;
-	void			*tls;		/* SSL_CTX, made by tls_load() */
+	struct tls_pair		*tls_pairs;	/* tls_cert/tls_key, in order */
+	size_t			 ntls;
+	void			*tls;		/* made by tls_load() */
 	int			 accept_proxy;	/* enum proxy_proto */
 };
 

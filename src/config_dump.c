@@ -69,8 +69,10 @@ summary_frontend(FILE *fp, const struct config *cfg,
 	for (size_t i = 0; i < f->nlistens; i++)
 		fprintf(fp, "%s%s", i ? ", " : "", f->listens[i].text);
 	fprintf(fp, " -> backend %s", cfg->backends[f->backend].name);
-	if (f->tls_cert != NULL)
+	if (f->ntls == 1)
 		fprintf(fp, ", TLS");
+	else if (f->ntls > 1)
+		fprintf(fp, ", TLS (%zu certificates, by SNI)", f->ntls);
 	if (f->accept_proxy != PROXY_OFF)
 		fprintf(fp, ", accept_proxy %s",
 		    config_proxy_name(f->accept_proxy));
@@ -170,8 +172,10 @@ ini_frontend(FILE *fp, const struct config *cfg,
 	fprintf(fp, "backend = %s\n", cfg->backends[f->backend].name);
 	fprintf(fp, "timeout_idle = %s\n", dur(f->timeout_idle_ms, d));
 	fprintf(fp, "max_connections = %u\n", f->max_connections);
-	ini_string(fp, "tls_cert", f->tls_cert);
-	ini_string(fp, "tls_key", f->tls_key);
+	for (size_t i = 0; i < f->ntls; i++) {
+		ini_string(fp, "tls_cert", f->tls_pairs[i].cert);
+		ini_string(fp, "tls_key", f->tls_pairs[i].key);
+	}
 	fprintf(fp, "accept_proxy = %s\n", config_proxy_name(f->accept_proxy));
 }
 

@@ -288,20 +288,48 @@ f_max_connections(struct parse *p, const char *k, const char *v)
 	return set_uint(p, k, v, 1, 10000000, &cur_frontend(p)->max_connections);
 }
 
+/*
+ * tls_cert and tls_key pair up in order: each fills the first pair that
+ * lacks it, or starts a new one (so one pair may come in either order).
+ */
+static int
+f_tls_file(struct parse *p, const char *v, int is_cert)
+{
+	struct frontend_conf *f = cur_frontend(p);
+	struct tls_pair *t = NULL;
+
+	for (size_t i = 0; i < f->ntls && t == NULL; i++)
+		if ((is_cert ? f->tls_pairs[i].cert : f->tls_pairs[i].key) ==
+		    NULL)
+			t = &f->tls_pairs[i];
+	if (t == NULL) {
+		if (f->ntls >= CONFIG_MAX_CERTS) {
+			cfg_perr(p, 0, "%s: too many certificates (at most %d)",
+			    is_cert ? "tls_cert" : "tls_key", CONFIG_MAX_CERTS);
+			return -1;
+		}
+		t = cfg_grow(&f->tls_pairs, &f->ntls, sizeof(*t));
+	}
+	if (is_cert) {
+		t->cert = cfg_xstrdup(v);
+		t->cert_line = p->line;
+	} else {
+		t->key = cfg_xstrdup(v);
+		t->key_line = p->line;
+	}
+	return 0;
+}
+
 static int
 f_tls_cert(struct parse *p, const char *k, const char *v)
 {
-	set_string(&cur_frontend(p)->tls_cert, v);
-	cur_frontend(p)->tls_cert_line = p->line;
-	return 0;
+	return f_tls_file(p, v, 1);
 }
 
 static int
 f_tls_key(struct parse *p, const char *k, const char *v)
 {
-	set_string(&cur_frontend(p)->tls_key, v);
-	cur_frontend(p)->tls_key_line = p->line;
-	return 0;
+	return f_tls_file(p, v, 0);
 }
 
 static int
@@ -315,8 +343,8 @@ static const struct key_def frontend_keys[] = {
 	{ "backend", f_backend, 0 },
 	{ "timeout_idle", f_timeout_idle, 0 },
 	{ "max_connections", f_max_connections, 0 },
-	{ "tls_cert", f_tls_cert, 0 },
-	{ "tls_key", f_tls_key, 0 },
+	{ "tls_cert", f_tls_cert, 1 },
+	{ "tls_key", f_tls_key, 1 },
 	{ "accept_proxy", f_accept_proxy, 0 },
 	{ NULL, NULL, 0 }
 };

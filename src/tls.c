@@ -2,10 +2,12 @@
 #include "ac_config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "config.h"
 #include "log.h"
@@ -26,8 +28,20 @@ tls_log_errors(const struct config *cfg, const struct frontend_conf *f,
 	ERR_clear_error();
 }
 
+/*
+ * A TLS frontend's certificates: one context each, in configuration
+ * order. The first is the default; the client's SNI picks another whose
+ * certificate names it (subjectAltName or, without one, the CN, wildcards
+ * included: OpenSSL's X509_check_host() decides).
+ */
+struct tls_site {
+	SSL_CTX	**ctx;
+	size_t	  n;
+};
+
 static SSL_CTX *
-tls_ctx_new(const struct config *cfg, const struct frontend_conf *f)
+tls_ctx_new(const struct config *cfg, const struct frontend_conf *f,
+    const struct tls_pair *t)
 {
 	SSL_CTX *ctx;
 
@@ -43,19 +57,18 @@ tls_ctx_new(const struct config *cfg, const struct frontend_conf *f)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (SSL_CTX_use_certificate_chain_file(ctx, f->tls_cert) != 1) {
-		tls_log_errors(cfg, f, f->tls_cert_line, "tls_cert: cannot load",
-		    f->tls_cert);
+	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
+		tls_log_errors(cfg, f, t->cert_line, "tls_cert: cannot load",
+		    t->cert);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, f->tls_key, SSL_FILETYPE_PEM) !=
-	    1) {
-		tls_log_errors(cfg, f, f->tls_key_line, "tls_key: cannot load",
-		    f->tls_key);
+	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+		tls_log_errors(cfg, f, t->key_line, "tls_key: cannot load",
+		    t->key);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		tls_log_errors(cfg, f, f->tls_key_line,
+		tls_log_errors(cfg, f, t->key_line,
 		    "tls_key does not match tls_cert", NULL);
 		goto fail;
 	}
@@ -65,14 +78,73 @@ fail:
 	return NULL;
 }
 
+/* The client named a server: switch to the certificate that names it. */
+static int
+tls_sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	const struct tls_site *site = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	if (name == NULL)
+		return SSL_TLSEXT_ERR_OK;	/* the default, first one */
+	for (size_t i = 0; i < site->n; i++) {
+		X509 *x = SSL_CTX_get0_certificate(site->ctx[i]);
+
+		if (x != NULL && X509_check_host(x, name, 0, 0, NULL) == 1) {
+			if (i > 0)
+				SSL_set_SSL_CTX(ssl, site->ctx[i]);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;	/* no match: the default */
+}
+
+static void
+tls_site_free(struct tls_site *site)
+{
+	if (site == NULL)
+		return;
+	for (size_t i = 0; i < site->n; i++)
+		SSL_CTX_free(site->ctx[i]);
+	free(site->ctx);
+	free(site);
+}
+
+static struct tls_site *
+tls_site_new(const struct config *cfg, const struct frontend_conf *f)
+{
+	struct tls_site *site;
+
+	if ((site = calloc(1, sizeof(*site))) == NULL ||
+	    (site->ctx = calloc(f->ntls, sizeof(*site->ctx))) == NULL) {
+		free(site);
+		log_error("%s:%d: [frontend %s] TLS: out of memory", cfg->path,
+		    f->line, f->name);
+		return NULL;
+	}
+	for (; site->n < f->ntls; site->n++)
+		if ((site->ctx[site->n] = tls_ctx_new(cfg, f,
+		    &f->tls_pairs[site->n])) == NULL) {
+			tls_site_free(site);
+			return NULL;
+		}
+	if (site->n > 1) {
+		SSL_CTX_set_tlsext_servername_callback(site->ctx[0],
+		    tls_sni_cb);
+		SSL_CTX_set_tlsext_servername_arg(site->ctx[0], site);
+	}
+	return site;
+}
+
 int
 tls_load(struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		struct frontend_conf *f = &cfg->frontends[i];
-		if (f->tls_cert == NULL || f->tls != NULL)
+		if (f->ntls == 0 || f->tls != NULL)
 			continue;
-		if ((f->tls = tls_ctx_new(cfg, f)) == NULL) {
+		if ((f->tls = tls_site_new(cfg, f)) == NULL) {
 			tls_unload(cfg);
 			return -1;
 		}
@@ -84,15 +156,15 @@ void
 tls_unload(struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
-		SSL_CTX_free(cfg->frontends[i].tls);
+		tls_site_free(cfg->frontends[i].tls);
 		cfg->frontends[i].tls = NULL;
 	}
 }
 
 SSL *
-tls_accept(void *ctx, int fd)
+tls_accept(void *site, int fd)
 {
-	SSL *ssl = SSL_new(ctx);
+	SSL *ssl = SSL_new(((struct tls_site *)site)->ctx[0]);
 
 	if (ssl == NULL)
 		return NULL;

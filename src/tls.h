@@ -9,16 +9,18 @@ struct config;
 typedef struct ssl_st SSL;
 
 /*
- * Load the certificate chain and key of every TLS frontend of cfg into a
- * server context (kept in frontend_conf.tls). Returns 0, or -1 after
- * logging FILE:LINE and why.
+ * Load every certificate chain and key of every TLS frontend of cfg, one
+ * server context each (kept in frontend_conf.tls); the client's SNI picks
+ * the certificate that names it, the first otherwise. Returns 0, or -1
+ * after logging FILE:LINE and why.
  */
 int	tls_load(struct config *cfg);
 /* Free the contexts tls_load() made. */
 void	tls_unload(struct config *cfg);
 
-/* A TLS session over fd for frontend f's context; NULL on failure. */
-SSL	*tls_accept(void *ctx, int fd);
+/* A TLS session over fd for a frontend's certificates (its tls member);
+ * NULL on failure. */
+SSL	*tls_accept(void *site, int fd);
 void	tls_free(SSL *ssl);
 /*
  * Drive the handshake: 1 done, 0 wants the socket again (readable or

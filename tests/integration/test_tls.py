@@ -355,6 +355,66 @@ def worker_rss(b):
 
 # ---------------------------------------------------------------- cases
 
+def named_cert(name, san):
+    """A self-signed certificate for SAN (and its key), made once."""
+    c = os.path.join(certdir(), name + '.pem')
+    if not os.path.exists(c):
+        certs()
+        openssl('req', '-x509', *EC, '-nodes', '-keyout', name + '.key',
+                '-out', name + '.pem', '-days', '2', '-subj', '/CN=' + name,
+                '-addext', 'subjectAltName=' + san)
+    return c, os.path.join(certdir(), name + '.key')
+
+
+@h.case
+def sni_picks_the_certificate():
+    """Three certificates on one port: the one whose names match the
+    client's SNI (wildcards too) is served, the first one otherwise; a
+    verifying client that trusts only the named site's certificate
+    completes its handshake."""
+    be = h.start_backend('echo', name='echo')
+    default = certs()['rsa']
+    a = named_cert('site-a', 'DNS:a.test')
+    b = named_cert('site-b', 'DNS:*.b.test')
+    port = H.free_port()
+    text = conf([('web', port, 'app', default[0], default[1], '30s')],
+                [('app', ['s1 127.0.0.1:%d' % be.port], '1s', 1)])
+    # b's key before its certificate: pairs form in order, either way.
+    text = text.replace('tls_key = %s\n' % default[1],
+                        'tls_key = %s\ntls_cert = %s\ntls_key = %s\n'
+                        'tls_key = %s\ntls_cert = %s\n'
+                        % (default[1], a[0], a[1], b[1], b[0]))
+    h.start_baton(text)
+    want = {'a.test': a[0], 'www.b.test': b[0], 'x.b.test': b[0],
+            'b.test': default[0], 'other.test': default[0],
+            None: default[0]}
+    for sni, cert in want.items():
+        raw = H.connect(port)
+        try:
+            s = client_ctx().wrap_socket(raw, server_hostname=sni)
+        except BaseException:
+            raw.close()
+            raise
+        try:
+            got = s.getpeercert(binary_form=True)
+            check(fp(got) == fp(der_of(cert)), 'SNI %r: served %s, want %s'
+                  % (sni, fp(got), os.path.basename(cert)))
+            echo_tls(s, b'sni %s\n' % str(sni).encode())
+        finally:
+            s.close()
+    # The client's own verification: it trusts a.test's certificate only.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(a[0])
+    raw = H.connect(port)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname='a.test')
+    except BaseException:
+        raw.close()
+        raise
+    echo_tls(s, b'verified\n')
+    s.close()
+
+
 @h.case(timeout=30)
 def tls13_and_tls12_echo_rsa_and_ec():
     be = h.start_backend('echo', name='echo')

@@ -138,8 +138,9 @@ START_TEST(test_design_example)
 	ck_assert_uint_eq(f->backend, 0);
 	ck_assert_uint_eq(f->timeout_idle_ms, 5 * 60 * 1000);
 	ck_assert_uint_eq(f->max_connections, 10000);
-	ck_assert_str_eq(f->tls_cert, "/etc/baton/site.pem");
-	ck_assert_str_eq(f->tls_key, "/etc/baton/site.key");
+	ck_assert_uint_eq(f->ntls, 1);
+	ck_assert_str_eq(f->tls_pairs[0].cert, "/etc/baton/site.pem");
+	ck_assert_str_eq(f->tls_pairs[0].key, "/etc/baton/site.key");
 	ck_assert_int_eq(f->accept_proxy, PROXY_OFF);
 
 	ck_assert_uint_eq(cfg->nbackends, 1);
@@ -260,8 +261,7 @@ START_TEST(test_full_config)
 	ck_assert_uint_eq(f->timeout_idle_ms, 2 * 3600 * 1000);
 	ck_assert_uint_eq(f->max_connections, 1);
 	ck_assert_int_eq(f->accept_proxy, PROXY_ANY);
-	ck_assert_ptr_null(f->tls_cert);
-	ck_assert_ptr_null(f->tls_key);
+	ck_assert_uint_eq(f->ntls, 0);
 
 	f = &cfg->frontends[1];
 	ck_assert_str_eq(f->name, "second");
@@ -351,8 +351,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(f->backend, 0);
 	ck_assert_uint_eq(f->timeout_idle_ms, 5 * 60 * 1000);
 	ck_assert_uint_eq(f->max_connections, 10000);
-	ck_assert_ptr_null(f->tls_cert);
-	ck_assert_ptr_null(f->tls_key);
+	ck_assert_uint_eq(f->ntls, 0);
 	ck_assert_int_eq(f->accept_proxy, PROXY_OFF);
 
 	ck_assert_int_eq(b->line, 4);
@@ -428,6 +427,37 @@ START_TEST(test_indented_and_comments)
 	ck_assert_str_eq(b->servers[1].name, "a2");
 	ck_assert_int_eq(b->servers[1].line, 13);
 	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_tls_pairs)
+{
+	struct config *cfg = load_ok(
+	    "[frontend web]\n"
+	    "listen = 127.0.0.1:8443\n"
+	    "backend = app\n"
+	    "tls_cert = a.pem\n"
+	    "tls_key = a.key\n"
+	    "tls_key = b.key\n"	/* a key first: its pair still forms */
+	    "tls_cert = b.pem\n"
+	    "tls_cert = c.pem\n"
+	    "tls_key = c.key\n"
+	    "[backend app]\n"
+	    "server = a1 127.0.0.1:8000\n");
+	const struct frontend_conf *f = &cfg->frontends[0];
+
+	ck_assert_uint_eq(f->ntls, 3);
+	ck_assert_str_eq(f->tls_pairs[0].cert, "a.pem");
+	ck_assert_str_eq(f->tls_pairs[0].key, "a.key");
+	ck_assert_str_eq(f->tls_pairs[1].cert, "b.pem");
+	ck_assert_str_eq(f->tls_pairs[1].key, "b.key");
+	ck_assert_int_eq(f->tls_pairs[1].key_line, 6);
+	ck_assert_str_eq(f->tls_pairs[2].cert, "c.pem");
+	config_free(cfg);
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8443\n"
+	    "backend = app\ntls_cert = a.pem\ntls_key = a.key\n"
+	    "tls_cert = b.pem\n[backend app]\nserver = a1 127.0.0.1:8000\n",
+	    "t.ini:1: [frontend web] tls_cert and tls_key go together");
 }
 END_TEST
 
@@ -870,7 +900,8 @@ START_TEST(test_longest_line)
 	char *text = long_line_config(LONGEST_LINE, "");
 	struct config *cfg = load_ok(text);
 
-	ck_assert_uint_eq(strlen(cfg->frontends[0].tls_cert),
+	ck_assert_uint_eq(cfg->frontends[0].ntls, 1);
+	ck_assert_uint_eq(strlen(cfg->frontends[0].tls_pairs[0].cert),
 	    LONGEST_LINE - strlen("tls_cert = "));
 	ck_assert_int_eq(cfg->backends[0].line, 6);
 	config_free(cfg);
@@ -1036,14 +1067,12 @@ START_TEST(test_load_file)
 	cfg = config_load(path, &errs);
 	unlink(path);
 	ck_assert_ptr_null(cfg);
-	/* The cut line set nothing: tls_cert is missing. */
-	ck_assert_msg(errs.n == 3, "errors:%s", joined(&errs));
+	/* The cut line set nothing: tls_cert is missing (for both keys). */
+	ck_assert_msg(errs.n == 2, "errors:%s", joined(&errs));
 	ck_assert_int_eq(strncmp(errs.msgs[0], path, strlen(path)), 0);
 	ck_assert_str_eq(errs.msgs[0] + strlen(path),
 	    ":5: [frontend web] line too long (at most 198 characters)");
 	ck_assert_str_eq(errs.msgs[1] + strlen(path),
-	    ":6: [frontend web] tls_key: duplicate key");
-	ck_assert_str_eq(errs.msgs[2] + strlen(path),
 	    ":1: [frontend web] tls_cert and tls_key go together");
 	errlist_free(&errs);
 }
@@ -1144,6 +1173,7 @@ config_suite(void)
 	tcase_add_test(tc, test_send_proxy_inherited);
 	tcase_add_test(tc, test_indented_and_comments);
 	tcase_add_test(tc, test_crlf);
+	tcase_add_test(tc, test_tls_pairs);
 	tcase_add_test(tc, test_longest_line);
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_errlist_appends);
