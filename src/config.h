@@ -11,6 +11,8 @@
 #define CONFIG_MAX_WEIGHT	256
 #define CONFIG_MAX_SERVERS	256	/* per backend */
 #define CONFIG_MAX_CERTS	64	/* tls_cert/tls_key pairs per frontend */
+/* Characters a line may hold, its end aside (inih's buffer, 200). */
+#define CONFIG_LINE_MAX	198
 
 enum balance_algo {
 	BALANCE_ROUNDROBIN,

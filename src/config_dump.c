@@ -1,6 +1,7 @@
 /* config_dump.c -- what a configuration will do, for baton -t and -T */
 #include "ac_config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -179,16 +180,51 @@ ini_frontend(FILE *fp, const struct config *cfg,
 	fprintf(fp, "accept_proxy = %s\n", config_proxy_name(f->accept_proxy));
 }
 
-static void
-ini_server(FILE *fp, const struct server_conf *s)
+/* Append to line (of size len, holding n characters); returns the new n,
+ * which may pass len (the line is then cut, and too long anyway). */
+static size_t
+append(char *line, size_t len, size_t n, const char *fmt, ...)
 {
-	fprintf(fp, "server = %s %s weight=%u send_proxy=%s", s->name,
-	    s->addr_text, s->weight, config_proxy_name(s->send_proxy));
-	if (s->max_connections != 0)
-		fprintf(fp, " max_connections=%u", s->max_connections);
-	if (s->backup)
-		fprintf(fp, " backup");
-	fputc('\n', fp);
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(line + (n < len ? n : len - 1), n < len ? len - n : 1,
+	    fmt, ap);
+	va_end(ap);
+	return n + (k > 0 ? (size_t)k : 0);
+}
+
+static void
+ini_server(FILE *fp, const struct backend_conf *b,
+    const struct server_conf *s)
+{
+	char line[CONFIG_LINE_MAX + 2];
+	size_t n = 0;
+
+	/*
+	 * Every option spelled out; but when that makes the line longer than
+	 * a line may be, those at their defaults (weight=1, the backend's
+	 * send_proxy) are left out, so that it reads back.
+	 */
+	for (int full = 1; full >= 0; full--) {
+		n = append(line, sizeof(line), 0, "server = %s %s", s->name,
+		    s->addr_text);
+		if (full || s->weight != 1)
+			n = append(line, sizeof(line), n, " weight=%u",
+			    s->weight);
+		if (full || s->send_proxy != b->send_proxy)
+			n = append(line, sizeof(line), n, " send_proxy=%s",
+			    config_proxy_name(s->send_proxy));
+		if (s->max_connections != 0)
+			n = append(line, sizeof(line), n,
+			    " max_connections=%u", s->max_connections);
+		if (s->backup)
+			n = append(line, sizeof(line), n, " backup");
+		if (n <= CONFIG_LINE_MAX)
+			break;
+	}
+	fprintf(fp, "%s\n", line);
 }
 
 static void
@@ -209,7 +245,7 @@ ini_backend(FILE *fp, const struct backend_conf *b)
 	fprintf(fp, "\n[backend %s]\n", b->name);
 	fprintf(fp, "balance = %s\n", config_balance_name(b->balance));
 	for (size_t i = 0; i < b->nservers; i++)
-		ini_server(fp, &b->servers[i]);
+		ini_server(fp, b, &b->servers[i]);
 	fprintf(fp, "connect_timeout = %s\n", dur(b->connect_timeout_ms, d));
 	fprintf(fp, "retries = %u\n", b->retries);
 	fprintf(fp, "check = %s\n", config_check_name(b->check));

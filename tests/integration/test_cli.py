@@ -297,6 +297,27 @@ def t_dump_round_trip():
 
 
 @h.case
+def t_dump_longest_server_line():
+    """A server line at the longest a line may be: -T, which spells out
+    every option, leaves the default ones out of that line (else it could
+    not be read back; found by the config fuzzer)."""
+    name = 'n' * (198 - len('server =  127.0.0.1:8000'))
+    line = 'server = %s 127.0.0.1:8000' % name
+    check(len(line) == 198, 'the test line is %d long' % len(line))
+    h.write_file('long.ini', '[frontend web]\nlisten = 127.0.0.1:%d\n'
+                 'backend = app\n[backend app]\n%s\n'
+                 % (H.free_port(), line))
+    rc, out, err = run_baton(['-T', '-c', 'long.ini'])
+    check(rc == 0, '-T: exit %d%s' % (rc, show(out, err)))
+    h.write_file('long-again.ini', out)
+    rc, out2, err = run_baton(['-t', '-c', 'long-again.ini'])
+    check(rc == 0, '-t on what -T printed: exit %d\n%s%s'
+          % (rc, out, show(out2, err)))
+    check(line + '\n' in out, 'the long line was not kept as it was:\n%s'
+          % out)
+
+
+@h.case
 def t_dump_bad_file():
     rc, out, err = run_baton(['-T', '-c', 'missing.ini'])
     check(rc == 1 and out == '' and 'missing.ini' in err,
