@@ -167,6 +167,8 @@ int	config_parse_duration(const char *s, unsigned *ms);
  * character" (tab, CR and LF are fine) or "invalid UTF-8".
  */
 const char	*config_check_text(const char *s, size_t len);
+/* The length of the valid UTF-8 sequence at s (n bytes there), or 0. */
+size_t		 config_utf8_len(const char *s, size_t n);
 /* The proxy.ini word for a value of these enums. */
 const char	*config_balance_name(int balance);
 const char	*config_dispatch_name(int dispatch);

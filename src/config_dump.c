@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config_dump.h"
@@ -39,7 +40,7 @@ dur(unsigned ms, char *buf)
 void
 config_escape(FILE *fp, const char *s, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0, n; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		int edge = (i == 0 || i == len - 1) && (c == ' ' || c == '\t');
 
@@ -50,9 +51,13 @@ config_escape(FILE *fp, const char *s, size_t len)
 		else if (c == '\n')
 			fputs("\\n", fp);
 		else if (c == '\t' && !edge)
-			fputs("\\t", fp);
-		else if (c < 0x20 || c >= 0x7f || c == ';' || c == '#' || edge)
-			fprintf(fp, "\\x%02x", c);
+			fputc(c, fp);	/* inih keeps blanks inside a value */
+		else if (c >= 0x80 && (n = config_utf8_len(s + i, len - i)) > 0) {
+			fwrite(s + i, 1, n, fp);	/* as written */
+			i += n - 1;
+		} else if (c < 0x20 || c >= 0x7f || edge || ((c == ';' ||
+		    c == '#') && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t')))
+			fprintf(fp, "\\x%02x", c);	/* would start a comment */
 		else
 			fputc(c, fp);
 	}
@@ -260,8 +265,8 @@ ini_backend(FILE *fp, const struct backend_conf *b)
 	fprintf(fp, "fail_timeout = %s\n", dur(b->fail_timeout_ms, d));
 }
 
-void
-config_dump_ini(FILE *fp, const struct config *cfg)
+static void
+dump_ini(FILE *fp, const struct config *cfg)
 {
 	fputs("; ", fp);
 	config_escape(fp, cfg->path, strlen(cfg->path));
@@ -277,4 +282,51 @@ config_dump_ini(FILE *fp, const struct config *cfg)
 		ini_frontend(fp, cfg, &cfg->frontends[i]);
 	for (size_t i = 0; i < cfg->nbackends; i++)
 		ini_backend(fp, &cfg->backends[i]);
+}
+
+/*
+ * What is written must read back, and a line holds CONFIG_LINE_MAX
+ * characters: a longer "key = value" loses the blanks around '=' (the
+ * shortest a reader could have been given), a longer comment its tail.
+ */
+static void
+put_line(FILE *fp, const char *line, size_t len)
+{
+	const char *eq;
+
+	if (len > CONFIG_LINE_MAX && line[0] == ';')
+		len = CONFIG_LINE_MAX;
+	else if (len > CONFIG_LINE_MAX && (eq = memmem(line, len, " = ", 3)) !=
+	    NULL) {
+		size_t k = (size_t)(eq - line);
+
+		fwrite(line, 1, k, fp);
+		fputc('=', fp);
+		line += k + 3;
+		len -= k + 3;
+	}
+	fwrite(line, 1, len, fp);
+	fputc('\n', fp);
+}
+
+void
+config_dump_ini(FILE *fp, const struct config *cfg)
+{
+	char *text = NULL, *p, *nl;
+	size_t size = 0;
+	FILE *mem;
+
+	if ((mem = open_memstream(&text, &size)) == NULL) {
+		dump_ini(fp, cfg);	/* as it comes */
+		return;
+	}
+	dump_ini(mem, cfg);
+	if (fclose(mem) == EOF || text == NULL) {
+		free(text);
+		dump_ini(fp, cfg);
+		return;
+	}
+	for (p = text; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		put_line(fp, p, (size_t)(nl - p));
+	free(text);
 }

@@ -220,6 +220,12 @@ utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
+size_t
+config_utf8_len(const char *s, size_t n)
+{
+	return n == 0 ? 0 : utf8_seq((const unsigned char *)s, n);
+}
+
 const char *
 config_check_text(const char *text, size_t len)
 {
