@@ -139,8 +139,13 @@ config_dump_summary(FILE *fp, const struct config *cfg)
 static void
 ini_string(FILE *fp, const char *key, const char *v)
 {
+	/*
+	 * After "= ", a ';' would start a comment (inih looks for one after
+	 * a blank); written right after '=', it is the value's first byte.
+	 */
 	if (v != NULL)
-		fprintf(fp, "%s = %s\n", key, v);
+		fprintf(fp, strchr(";#", v[0]) != NULL && v[0] != '\0' ?
+		    "%s=%s\n" : "%s = %s\n", key, v);
 }
 
 static void
