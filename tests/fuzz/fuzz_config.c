@@ -113,7 +113,9 @@ fz_render(const struct config *cfg)
  * as \xHH, four times as long), and that line can pass the reader's limit
  * of 198 characters (inih's INI_MAX_LINE), which a 75-character input
  * line never reached: tests/fuzz/corpus/config/crash-dump-line-too-long.ini.
- * Until it is fixed, such a dump is not read back; everything else is.
+ * A server line grows the same way by its written-out defaults (" weight=1
+ * send_proxy=off"): crash-dump-server-line-too-long.ini. Until it is
+ * fixed, such a dump is not read back; everything else is.
  */
 static int
 fz_has_long_line(const char *text)
