@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-tests.sh -- set everything up and run every test: the plain build,
 # then the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then `make distcheck`. Builds out of tree in _build/.
+# then `make distcheck`, then each libFuzzer target for
+# BATON_FUZZ_SECONDS (60) seconds. Builds out of tree in _build/.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +39,14 @@ if [ "${BATON_SKIP_DISTCHECK:-0}" != 1 ]; then
 	(cd _build/plain && make -j"$jobs" distcheck)
 	echo "run-tests.sh: distcheck passed"
 fi
+# The fuzzers, one after the other: any crash, leak or sanitizer report
+# fails the run (the input is kept under _build/plain/fuzz/run/).
+(cd _build/plain && make -j"$jobs" fuzz &&
+    make fuzz-run FUZZ_SECONDS="${BATON_FUZZ_SECONDS:-60}") || {
+	echo "run-tests.sh: fuzzing: FAILED" >&2
+	exit 1
+}
+echo "run-tests.sh: fuzzing found nothing"
 
 # One closing line over both builds, for people and CI alike.
 pass=0

@@ -1,13 +1,14 @@
 #!/bin/sh
-# setup-debian.sh -- install what baton needs to build, test and demo on
-# Debian 12. Idempotent; uses sudo when not root. Services that packages
-# would start (redis-server) are kept from starting: tests run their own.
+# setup-debian.sh -- install what baton needs to build, test, fuzz (clang
+# and its libFuzzer runtime) and demo on Debian 12. Idempotent; uses sudo
+# when not root. Services that packages would start (redis-server) are
+# kept from starting: tests run their own.
 # BATON_POLICY_RC names the policy-rc.d file (tests point it elsewhere).
 set -eu
 
 pkgs="build-essential autoconf automake pkg-config libevent-dev libssl-dev
 libinih-dev libsystemd-dev check python3 python3-prometheus-client chromium fonts-dejavu-core
-redis-server curl procps man-db groff-base"
+redis-server curl procps man-db groff-base clang libclang-rt-14-dev"
 
 missing=
 for p in $pkgs; do

@@ -50,17 +50,32 @@ endpoint_token_ok(const char *want, const char *got)
 }
 
 static int
-endpoint_authorized(struct endpoint *e, struct evhttp_request *req)
+endpoint_authorized(const char *token, const char *authorization)
 {
-	const char *h;
-
-	if (e->token == NULL)
+	if (token == NULL)
 		return 1;
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+	if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0)
 		return 0;
-	return endpoint_token_ok(e->token, h + 7);
+	return endpoint_token_ok(token, authorization + 7);
+}
+
+enum endpoint_route
+endpoint_route(const char *token, const char *authorization, int get_or_head,
+    const char *path)
+{
+	if (!endpoint_authorized(token, authorization))
+		return ROUTE_UNAUTHORIZED;
+	if (!get_or_head)
+		return ROUTE_BAD_METHOD;
+	if (path == NULL)
+		path = "";
+	if (strcmp(path, "/stats") == 0)
+		return ROUTE_STATS;
+	if (strcmp(path, "/metrics") == 0)
+		return ROUTE_METRICS;
+	if (strcmp(path, "/") == 0)
+		return ROUTE_DASHBOARD;
+	return ROUTE_NOT_FOUND;
 }
 
 static void
@@ -119,32 +134,37 @@ endpoint_cb(struct evhttp_request *req, void *arg)
 	struct endpoint *e = arg;
 	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *path;
+	const char *authorization;
 
 	httpgate_request(e->gate, req);
-	if (!endpoint_authorized(e, req)) {
+	authorization = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	switch (endpoint_route(e->token, authorization,
+	    cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD,
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)))) {
+	case ROUTE_UNAUTHORIZED:
 		evhttp_add_header(hdrs, "WWW-Authenticate",
 		    "Bearer realm=\"baton\"");
 		endpoint_error(req, 401, "Unauthorized");
-		return;
-	}
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		break;
+	case ROUTE_BAD_METHOD:
 		evhttp_add_header(hdrs, "Allow", "GET, HEAD");
 		endpoint_error(req, 405, "Method Not Allowed");
-		return;
-	}
-	path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	if (path == NULL)
-		path = "";
-	if (strcmp(path, "/stats") == 0)
+		break;
+	case ROUTE_STATS:
 		endpoint_render(e, req, 0);
-	else if (strcmp(path, "/metrics") == 0)
+		break;
+	case ROUTE_METRICS:
 		endpoint_render(e, req, 1);
-	else if (strcmp(path, "/") == 0)
+		break;
+	case ROUTE_DASHBOARD:
 		endpoint_reply(req, 200, "OK", "text/html; charset=utf-8",
 		    dashboard_html, sizeof(dashboard_html) - 1);
-	else
+		break;
+	case ROUTE_NOT_FOUND:
 		endpoint_error(req, 404, "Not Found");
+		break;
+	}
 }
 
 int

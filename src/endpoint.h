@@ -27,4 +27,24 @@ int		 endpoint_fd(const struct endpoint *e);
 int		 endpoint_set_token(struct endpoint *e, const char *token);
 void		 endpoint_free(struct endpoint *e);
 
+/* What a request is answered with, in the order it is decided. */
+enum endpoint_route {
+	ROUTE_UNAUTHORIZED,	/* 401: a token is set, not given */
+	ROUTE_BAD_METHOD,	/* 405: neither GET nor HEAD */
+	ROUTE_STATS,		/* /stats */
+	ROUTE_METRICS,		/* /metrics */
+	ROUTE_DASHBOARD,	/* / */
+	ROUTE_NOT_FOUND,	/* 404: any other path */
+};
+
+/*
+ * Route a request: token is the configured one (NULL: none),
+ * authorization the request's header (NULL: absent), get_or_head nonzero
+ * for GET and HEAD, path the decoded URI's path (NULL counts as "").
+ * Pure, so the fuzzer drives it with any bytes.
+ */
+enum endpoint_route endpoint_route(const char *token,
+		    const char *authorization, int get_or_head,
+		    const char *path);
+
 #endif

@@ -94,6 +94,10 @@ def missing_without_policy_file(tmp):
     check(len(calls) == 2 and 'update' in calls[0] and
           'install' in calls[1] and 'libevent-dev' in calls[1],
           'apt-get calls: %r' % calls)
+    # make fuzz needs clang with its libFuzzer and sanitizer runtimes.
+    check(' clang ' in calls[1] + ' ' and
+          ' libclang-rt-14-dev' in calls[1],
+          'the fuzzers\' compiler is not installed: %r' % calls[1])
     check(all(' policy ' in c for c in calls),
           'services could start during the install: %r' % calls)
     check(not os.path.exists(policy), 'the policy file it made was left')

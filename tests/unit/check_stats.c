@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "config.h"
+#include "endpoint.h"
 #include "stats.h"
 
 /* Message buffers are 8-byte aligned, as chan_decode() expects. */
@@ -2313,6 +2314,37 @@ START_TEST(test_status_names)
 }
 END_TEST
 
+/* The endpoint's routing: token first, then method, then path. */
+START_TEST(test_endpoint_route)
+{
+	const char *t = "s3cret";
+
+	ck_assert_int_eq(endpoint_route(NULL, NULL, 1, "/stats"), ROUTE_STATS);
+	ck_assert_int_eq(endpoint_route(NULL, "junk", 1, "/metrics"),
+	    ROUTE_METRICS);
+	ck_assert_int_eq(endpoint_route(NULL, NULL, 1, "/"), ROUTE_DASHBOARD);
+	ck_assert_int_eq(endpoint_route(NULL, NULL, 1, "/stats/"),
+	    ROUTE_NOT_FOUND);
+	ck_assert_int_eq(endpoint_route(NULL, NULL, 1, NULL), ROUTE_NOT_FOUND);
+	ck_assert_int_eq(endpoint_route(NULL, NULL, 0, "/stats"),
+	    ROUTE_BAD_METHOD);
+	ck_assert_int_eq(endpoint_route(t, "Bearer s3cret", 1, "/stats"),
+	    ROUTE_STATS);
+	/* A wrong token is refused before the method or path is looked at. */
+	ck_assert_int_eq(endpoint_route(t, NULL, 0, "/x"), ROUTE_UNAUTHORIZED);
+	ck_assert_int_eq(endpoint_route(t, "Bearer s3cre", 1, "/stats"),
+	    ROUTE_UNAUTHORIZED);
+	ck_assert_int_eq(endpoint_route(t, "Bearer s3cret2", 1, "/stats"),
+	    ROUTE_UNAUTHORIZED);
+	ck_assert_int_eq(endpoint_route(t, "bearer s3cret", 1, "/stats"),
+	    ROUTE_UNAUTHORIZED);
+	ck_assert_int_eq(endpoint_route(t, "Bearer ", 1, "/stats"),
+	    ROUTE_UNAUTHORIZED);
+	ck_assert_int_eq(endpoint_route(t, "Bearer s3cret", 0, "/stats"),
+	    ROUTE_BAD_METHOD);
+}
+END_TEST
+
 static Suite *
 stats_suite(void)
 {
@@ -2353,6 +2385,10 @@ stats_suite(void)
 	tcase_add_test(tc, test_sbuf_growth);
 	tcase_add_test(tc, test_render_big);
 	tcase_add_test(tc, test_status_names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("endpoint");
+	tcase_add_test(tc, test_endpoint_route);
 	suite_add_tcase(s, tc);
 	return s;
 }
