@@ -55,9 +55,9 @@ config_escape(FILE *fp, const char *s, size_t len)
 		else if (c >= 0x80 && (n = config_utf8_len(s + i, len - i)) > 0) {
 			fwrite(s + i, 1, n, fp);	/* as written */
 			i += n - 1;
-		} else if (c < 0x20 || c >= 0x7f || edge || ((c == ';' ||
-		    c == '#') && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t')))
-			fprintf(fp, "\\x%02x", c);	/* would start a comment */
+		} else if (c < 0x20 || c >= 0x7f || edge || (c == ';' && i > 0 &&
+		    (s[i - 1] == ' ' || s[i - 1] == '\t')))
+			fprintf(fp, "\\x%02x", c);	/* " ;" starts a comment */
 		else
 			fputc(c, fp);
 	}
@@ -140,12 +140,12 @@ static void
 ini_string(FILE *fp, const char *key, const char *v)
 {
 	/*
-	 * After "= ", a ';' would start a comment (inih looks for one after
-	 * a blank); written right after '=', it is the value's first byte.
+	 * After "= ", a ';' would start a comment (inih takes ';' after a
+	 * blank for one); written right after '=', it is the value's first
+	 * byte.
 	 */
 	if (v != NULL)
-		fprintf(fp, strchr(";#", v[0]) != NULL && v[0] != '\0' ?
-		    "%s=%s\n" : "%s = %s\n", key, v);
+		fprintf(fp, v[0] == ';' ? "%s=%s\n" : "%s = %s\n", key, v);
 }
 
 static void
@@ -242,7 +242,7 @@ ini_escaped(FILE *fp, const char *key, const char *v, size_t len)
 {
 	if (v == NULL)
 		return;
-	fprintf(fp, "%s = ", key);
+	fprintf(fp, len > 0 && v[0] == ';' ? "%s=" : "%s = ", key);
 	config_escape(fp, v, len);
 	fputc('\n', fp);
 }

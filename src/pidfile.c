@@ -15,7 +15,7 @@ int
 pidfile_write(const char *path)
 {
 	char tmp[4096], buf[32];
-	int fd, n, saved;
+	int fd, n, saved, written;
 
 	/* Whole or not at all: a reader never sees it half written. */
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
@@ -27,7 +27,8 @@ pidfile_write(const char *path)
 	    -1)
 		return -1;
 	errno = EIO;
-	if ((write(fd, buf, (size_t)n) != n) | (close(fd) == -1)) {
+	written = write(fd, buf, (size_t)n) == n;
+	if (close(fd) == -1 || !written) {
 		saved = errno;
 		(void)unlink(tmp);
 		errno = saved;
