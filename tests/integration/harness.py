@@ -28,6 +28,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -326,6 +327,21 @@ def open_echoing(port, n, tag='hello'):
         echo_ok(s, b'%s %d\n' % (tag.encode(), i))
         socks.append(s)
     return socks
+
+
+def tls_client_hello():
+    """The bytes a TLS client sends first (its ClientHello), from
+    Python's ssl module talking to memory."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname='localhost')
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
 
 
 def open_many(port, n):
@@ -964,7 +980,7 @@ def get_stats(sport, timeout=3.0, patient=False):
 
 __all__ = ['Harness', 'Failure', 'Skip', 'check', 'poll_until', 'connect',
            'try_connect', 'blackhole', 'recv_line', 'recv_exact', 'echo_ok',
-           'open_echoing', 'open_many', 'all_echo', 'echo_new', 'wait_closed',
+           'open_echoing', 'open_many', 'tls_client_hello', 'all_echo', 'echo_new', 'wait_closed',
            'raise_nofile', 'free_port', 'dead_port', 'config', 'get_stats',
            'tcp_table', 'socket_inodes', 'fd_count', 'cpu_seconds', 'steal_channels',
            'proc_children', 'proc_alive', 'proc_state', 'proc_rss_kib',

@@ -91,17 +91,6 @@ def client_ctx():
     return ctx
 
 
-def client_hello():
-    """The bytes a TLS client sends first (its ClientHello)."""
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = client_ctx().wrap_bio(inc, out, server_hostname='localhost')
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
-
-
 def tls_handshaken(port):
     """A TCP socket to PORT on which a TLS handshake (through memory BIOs)
     is done: what is sent on it next, baton reads as TLS records."""
@@ -325,7 +314,7 @@ def tls_hello_trickled_and_silent():
     port, b = start(tls=True)
     run(port, b, normal_client(port, tls=True),
         [kind('TLS ClientHello, a byte every %.1fs' % TRICKLE,
-              trickle=client_hello()),
+              trickle=H.tls_client_hello()),
          kind('TLS, nothing at all'),
          # After the handshake, a record that never completes moves no
          # byte: the connection is idle.
@@ -339,12 +328,12 @@ def proxy_then_tls_trickled():
     port, b = start(accept_proxy='v1', tls=True)
     run(port, b, normal_client(port, V1, tls=True),
         [kind('PROXY header, then a ClientHello trickled', V1,
-              client_hello()),
+              H.tls_client_hello()),
          kind('PROXY header trickled, TLS frontend', trickle=V1[:-2]),
          # One deadline for both: a header that ends late leaves the
          # handshake only what is left of it.
          kind('PROXY header ending at %.1fs, then a ClientHello trickled'
-              % (DEADLINE - 0.2), V1[:-2], b'\r\n' + client_hello(),
+              % (DEADLINE - 0.2), V1[:-2], b'\r\n' + H.tls_client_hello(),
               wait=DEADLINE - 0.2 - TRICKLE)])
 
 

@@ -626,7 +626,7 @@ def silent_client_closed_at_handshake_bound():
             res[name] = H.wait_closed(s, HANDSHAKE_S + 4)
         socks = {'slow': H.connect(p5), 'quick': H.connect(p1)}
         # One more that sends half a ClientHello and stalls.
-        hello = client_hello_bytes()
+        hello = H.tls_client_hello()
         socks['partial'] = H.connect(p5)
         socks['partial'].sendall(hello[:len(hello) // 2])
         ts = [threading.Thread(target=wait, args=(n, s), daemon=True)
@@ -650,17 +650,6 @@ def silent_client_closed_at_handshake_bound():
               'for a client that never completed a handshake')
     finally:
         lst.close()
-
-
-def client_hello_bytes():
-    """The bytes a TLS client sends first (its ClientHello)."""
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = client_ctx().wrap_bio(inc, out, server_hostname='localhost')
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
 
 
 @h.case(timeout=30)
