@@ -785,8 +785,9 @@ class Harness:
                 self.descendants[pid] = st[3]
 
     def start_backend(self, mode, *args, name='backend', port=0,
-                      host=LOCALHOST, timeout=10.0, options=()):
-        """Start backend.py [OPTIONS] MODE ARGS; wait for 'READY <port>'."""
+                      host=LOCALHOST, timeout=30.0, options=()):
+        """Start backend.py [OPTIONS] MODE ARGS; wait for 'READY <port>'
+        (a bound, not a pause: a loaded sanitizer run can take seconds)."""
         argv = ([PYTHON, BACKEND, '--host', host, '--port', str(port),
                  '--name', name] + list(options) + [mode]
                 + [str(a) for a in args])

@@ -142,7 +142,7 @@ class WebSocket:
 class Browser:
     """Headless chromium in its own process group, one page attached."""
 
-    def __init__(self, workdir, timeout=20.0):
+    def __init__(self, workdir, timeout=60.0):
         self.dir = os.path.abspath(os.path.join(workdir, 'chromium'))
         os.makedirs(self.dir, exist_ok=True)
         self.events = []

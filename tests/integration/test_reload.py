@@ -521,6 +521,11 @@ def kill9_of_draining_worker_not_respawned():
                 how, _ = H.wait_closed(c, 3)
                 check(how in ('eof', 'reset'), 'connection of the killed '
                       'worker still open: %s' % how)
+        # The clients see the close before the master reaps the worker:
+        # /stats may list it until then.
+        H.poll_until(lambda: victim not in {x['pid'] for x in
+                                            p.stats()['workers']}, 5,
+                     'the killed worker to leave /stats')
         # Watch for a respawn for a while: the process list and /stats.
         deadline = time.monotonic() + 1.0
         allowed = set(new) | {other}
