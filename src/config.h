@@ -164,7 +164,8 @@ char	*config_unescape(const char *s, size_t *len);
 int	config_parse_duration(const char *s, unsigned *ms);
 /*
  * What is wrong with len bytes of a line, or NULL: "NUL byte", "control
- * character" (tab, CR and LF are fine) or "invalid UTF-8".
+ * character" (tab and LF are fine, CR only before LF or at the end) or
+ * "invalid UTF-8".
  */
 const char	*config_check_text(const char *s, size_t len);
 /* The length of the valid UTF-8 sequence at s (n bytes there), or 0. */

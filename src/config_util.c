@@ -236,8 +236,10 @@ config_check_text(const char *text, size_t len)
 
 		if (s[i] == '\0')
 			return "NUL byte";
-		if ((s[i] < 0x20 && s[i] != '\t' && s[i] != '\r' &&
-		    s[i] != '\n') || s[i] == 0x7f)
+		/* CR only as a line's end (CRLF), not inside it */
+		if ((s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' &&
+		    (s[i] != '\r' || (i + 1 < len && s[i + 1] != '\n'))) ||
+		    s[i] == 0x7f)
 			return "control character";
 		if ((n = utf8_seq(s + i, len - i)) == 0)
 			return "invalid UTF-8";

@@ -121,6 +121,8 @@ START_TEST(test_check_text)
 		{ "a\0b", 3, "NUL byte" },
 		{ "\x01", 1, "control character" },
 		{ "\x7f", 1, "control character" },
+		{ "a\rb", 3, "control character" },	/* CR inside a line */
+		{ "a\r", 2, NULL },			/* CR at its end */
 		{ "\x80", 1, "invalid UTF-8" },		/* lone continuation */
 		{ "\xc3", 1, "invalid UTF-8" },		/* truncated */
 		{ "\xc3\xa9", 1, "invalid UTF-8" },	/* cut by the length */
