@@ -21,6 +21,12 @@ chan_record_size(int type)
 		return sizeof(struct stat_record);
 	case CHAN_SERVER:
 		return sizeof(struct chan_server);
+	case CHAN_HANDOVER:
+		return sizeof(uint32_t);
+	case CHAN_SESSION:
+		return sizeof(struct chan_session);
+	case CHAN_MOVED:
+		return sizeof(struct chan_moved);
 	default:
 		return 0;
 	}
@@ -36,7 +42,13 @@ chan_count_range(int type, size_t *min, size_t *max)
 		*max = CHAN_MAX_FDS;
 		break;
 	case CHAN_ACK:
+	case CHAN_SESSION:
+	case CHAN_MOVED:
 		*min = *max = 1;
+		break;
+	case CHAN_HANDOVER:
+		*min = CHAN_HO_BITS;
+		*max = CHAN_HO_WORDS_MAX;
 		break;
 	case CHAN_STATS:
 		*min = 1;
@@ -76,6 +88,69 @@ chan_encode(void *buf, size_t size, int type, const void *records,
 	return len;
 }
 
+size_t
+chan_session_nfds(const struct chan_session *cs)
+{
+	return 2 + ((cs->flags & CS_UP_PIPE) != 0) +
+	    ((cs->flags & CS_DOWN_PIPE) != 0);
+}
+
+static int
+chan_family_ok(uint8_t fam, char *err, size_t errlen)
+{
+	if (fam == AF_INET || fam == AF_INET6)
+		return 0;
+	snprintf(err, errlen, "bad address family %u", fam);
+	return -1;
+}
+
+/* One session: known flags, its descriptors, bytes only with a pipe. */
+static int
+chan_decode_session(const void *buf, size_t nfds, struct chan_msg *m,
+    char *err, size_t errlen)
+{
+	const struct chan_session *cs = (const struct chan_session *)
+	    (const void *)((const char *)buf + sizeof(struct chan_hdr));
+
+	if (chan_family_ok(cs->conn.family, err, errlen) == -1)
+		return -1;
+	if ((cs->flags & ~CS_ALL) != 0 ||
+	    (!(cs->flags & CS_UP_PIPE) && cs->up_bytes != 0) ||
+	    (!(cs->flags & CS_DOWN_PIPE) && cs->down_bytes != 0)) {
+		snprintf(err, errlen, "session: bad flags %#x", cs->flags);
+		return -1;
+	}
+	if (nfds != chan_session_nfds(cs)) {
+		snprintf(err, errlen, "session: %zu descriptors for %zu",
+		    nfds, chan_session_nfds(cs));
+		return -1;
+	}
+	m->type = CHAN_SESSION;
+	m->count = 1;
+	m->session = cs;
+	return 0;
+}
+
+/* Credit and a bitmap exactly as long as the counts say. */
+static int
+chan_decode_handover(const void *buf, size_t nfds, size_t count,
+    struct chan_msg *m, char *err, size_t errlen)
+{
+	const uint32_t *w = (const uint32_t *)
+	    (const void *)((const char *)buf + sizeof(struct chan_hdr));
+	uint64_t bits = (uint64_t)w[CHAN_HO_NFE] + w[CHAN_HO_NSRV];
+
+	if (nfds != 0 || count != CHAN_HO_BITS + (bits + 31) / 32) {
+		snprintf(err, errlen, "handover: %zu words for %llu bits",
+		    count, (unsigned long long)bits);
+		return -1;
+	}
+	m->type = CHAN_HANDOVER;
+	m->count = count;
+	m->words = w;
+	return 0;
+}
+
 int
 chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
     char *err, size_t errlen)
@@ -104,6 +179,11 @@ chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
 		snprintf(err, errlen, "type %u: bad length %zu", h.type, len);
 		return -1;
 	}
+	if (h.type == CHAN_SESSION)
+		return chan_decode_session(buf, nfds, m, err, errlen);
+	if (h.type == CHAN_HANDOVER)
+		return chan_decode_handover(buf, nfds, h.count, m, err,
+		    errlen);
 	if (nfds != (h.type == CHAN_CONN ? h.count : h.type == CHAN_LOGFD)) {
 		snprintf(err, errlen, "type %u: %zu descriptors for %u records",
 		    h.type, nfds, h.count);
@@ -115,20 +195,19 @@ chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
 		/* Records are 8-byte aligned when buf is (the header is 8). */
 		m->conns = (const struct chan_conn *)
 		    (const void *)((const char *)buf + sizeof(h));
-		for (size_t i = 0; i < m->count; i++) {
-			uint8_t fam = m->conns[i].family;
-			if (fam != AF_INET && fam != AF_INET6) {
-				snprintf(err, errlen, "bad address family %u",
-				    fam);
+		for (size_t i = 0; i < m->count; i++)
+			if (chan_family_ok(m->conns[i].family, err, errlen) ==
+			    -1)
 				return -1;
-			}
-		}
 	} else if (h.type == CHAN_SERVER) {
 		m->servers = (const struct chan_server *)
 		    (const void *)((const char *)buf + sizeof(h));
 	} else if (h.type == CHAN_STATS) {
 		m->stats = (const struct stat_record *)
 		    (const void *)((const char *)buf + sizeof(h));
+	} else if (h.type == CHAN_MOVED) {
+		memcpy(&m->moved, (const char *)buf + sizeof(h),
+		    sizeof(m->moved));
 	} else if (h.type == CHAN_ACK) {
 		struct chan_ack a;
 		memcpy(&a, (const char *)buf + sizeof(h), sizeof(a));

@@ -33,6 +33,10 @@ enum chan_type {
 	CHAN_SERVER,	/* master -> worker: server states (struct chan_server) */
 	CHAN_BYE,	/* worker -> master: reads no more (what it did not
 			   acknowledge is untouched) */
+	CHAN_HANDOVER,	/* master -> worker: move live sessions (credit and
+			   what may move: chan_handover words) */
+	CHAN_SESSION,	/* both ways: one live session and its sockets */
+	CHAN_MOVED,	/* worker -> master: the credit is spent */
 	CHAN_TYPE_MAX
 };
 
@@ -65,6 +69,68 @@ struct chan_server {
 	uint16_t	pad;
 };
 
+/*
+ * CHAN_HANDOVER: 32-bit words. Word 0 is the credit (sessions the worker
+ * may send now), words 1 and 2 the frontend and server counts of the
+ * worker's configuration, then a bitmap of those frontends, and after
+ * them servers (flat index), whose sessions may move.
+ */
+#define CHAN_HO_CREDIT	0
+#define CHAN_HO_NFE	1
+#define CHAN_HO_NSRV	2
+#define CHAN_HO_BITS	3	/* first bitmap word */
+#define CHAN_HO_WORDS_MAX ((CHAN_MSG_MAX - sizeof(struct chan_hdr)) / 4)
+
+/* Bit i of a CHAN_HANDOVER bitmap (frontends first, then servers). */
+#define CHAN_HO_BIT(words, i) \
+	(((words)[CHAN_HO_BITS + (i) / 32] >> ((i) % 32)) & 1U)
+
+/*
+ * CHAN_SESSION record: a relayed session between two processes. Its
+ * descriptors, in order: the client, the server, then a pipe's read end
+ * for each direction flagged CS_*_PIPE, holding bytes read and not yet
+ * written (*_bytes of them). One record per message. Worker to master:
+ * indices in the sender's configuration, conn.id 0; master to worker:
+ * in the receiver's, conn.id numbered as CHAN_CONN's are.
+ */
+struct chan_session {
+	struct chan_conn conn;		/* id, frontend, the client */
+	uint64_t	session;	/* its own number (the log's) */
+	uint64_t	start_ms;	/* wall clock, ms */
+	uint64_t	last_ms;	/* last byte moved */
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
+	uint32_t	server;		/* flat index; CHAN_NO_SERVER */
+	uint32_t	up_bytes;	/* in the client -> server pipe */
+	uint32_t	down_bytes;	/* in the server -> client pipe */
+	uint16_t	flags;		/* CS_* */
+	uint16_t	pad;
+};
+
+#define CHAN_NO_SERVER	UINT32_MAX	/* not counted on a server */
+
+#define CS_UP_EOF	0x01	/* the client sent its end */
+#define CS_UP_SHUT	0x02	/* the server's write side is shut down */
+#define CS_UP_SPLICE	0x04
+#define CS_UP_PIPE	0x08	/* bytes for the server, in a pipe */
+#define CS_DOWN_EOF	0x10	/* the same, server -> client */
+#define CS_DOWN_SHUT	0x20
+#define CS_DOWN_SPLICE	0x40
+#define CS_DOWN_PIPE	0x80
+#define CS_ALL		0xff
+
+/* Descriptors a session record comes with. */
+size_t	chan_session_nfds(const struct chan_session *cs);
+
+/* CHAN_MOVED record: what the credit became, and what stays, and why. */
+struct chan_moved {
+	uint32_t	sent;		/* CHAN_SESSION messages before it */
+	uint32_t	waiting;	/* may move later (not yet relaying,
+					   or out of credit) */
+	uint32_t	tls;		/* stay: TLS */
+	uint32_t	pinned;		/* stay: server or frontend gone */
+};
+
 #define CHAN_MAX_SERVERS ((CHAN_MSG_MAX - sizeof(struct chan_hdr)) / \
 			    sizeof(struct chan_server))
 
@@ -79,6 +145,9 @@ struct chan_msg {
 	const struct chan_conn	*conns;
 	const struct stat_record *stats;
 	const struct chan_server *servers;
+	const struct chan_session *session;
+	const uint32_t		*words;		/* CHAN_HANDOVER */
+	struct chan_moved	 moved;
 	uint64_t		 ack;
 };
 

@@ -121,6 +121,7 @@ struct config {
 	int			 log_format;	/* enum log_format */
 	char			*pidfile;
 	int			 splice;	/* splice() for bulk data */
+	int			 handover;	/* reload moves live sessions */
 
 	int			 has_stats;
 	char			*stats_listen;

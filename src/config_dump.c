@@ -169,6 +169,7 @@ ini_global(FILE *fp, const struct config *cfg)
 	    config_log_format_name(cfg->log_format));
 	ini_string(fp, "pidfile", cfg->pidfile);
 	fprintf(fp, "splice = %s\n", onoff(cfg->splice));
+	fprintf(fp, "handover = %s\n", onoff(cfg->handover));
 }
 
 static void

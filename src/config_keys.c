@@ -187,6 +187,12 @@ g_pidfile(struct parse *p, const char *k, const char *v)
 }
 
 static int
+g_handover(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, onoff_words, &p->cfg->handover);
+}
+
+static int
 g_splice(struct parse *p, const char *k, const char *v)
 {
 	return set_word(p, k, v, onoff_words, &p->cfg->splice);
@@ -203,6 +209,7 @@ static const struct key_def global_keys[] = {
 	{ "log_format", g_log_format, 0 },
 	{ "pidfile", g_pidfile, 0 },
 	{ "splice", g_splice, 0 },
+	{ "handover", g_handover, 0 },
 	{ NULL, NULL, 0 }
 };
 

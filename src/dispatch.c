@@ -50,11 +50,35 @@ dqueue_shift(struct dqueue *q, size_t n)
 	q->n -= n;
 }
 
+void
+dmove_free(struct dmove *mv)
+{
+	if (mv == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(mv->fds) / sizeof(*mv->fds); i++)
+		if (mv->fds[i] != -1)
+			close(mv->fds[i]);
+	free(mv);
+}
+
+/* The room lets go of s: every copy it holds is closed. */
 static void
-dqueue_close(struct dqueue *q)
+dsock_close(struct dispatch *d, struct dsock *s)
+{
+	close(s->fd);
+	if (s->mv == NULL)
+		return;
+	dmove_free(s->mv);
+	s->mv = NULL;
+	if (d != NULL && d->moving > 0)
+		d->moving--;
+}
+
+static void
+dqueue_close(struct dispatch *d, struct dqueue *q)
 {
 	for (size_t i = 0; i < q->n; i++)
-		close(q->v[i].fd);
+		dsock_close(d, &q->v[i]);
 	free(q->v);
 	memset(q, 0, sizeof(*q));
 }
@@ -83,10 +107,10 @@ void
 dispatch_free(struct dispatch *d)
 {
 	for (size_t i = 0; i < d->nt; i++)
-		dqueue_close(&d->t[i]->unacked);
+		dqueue_close(d, &d->t[i]->unacked);
 	free(d->t);
-	dqueue_close(&d->pend);
-	dqueue_close(&d->held);
+	dqueue_close(d, &d->pend);
+	dqueue_close(d, &d->held);
 	dispatch_counts_free(&d->counts);
 	memset(d, 0, sizeof(*d));
 }
@@ -108,7 +132,7 @@ dtarget_free(struct dtarget *t)
 	if (t->unacked.n > 0)
 		log_warnx("dispatch: %zu sockets dropped with their target "
 		    "(a bug)", t->unacked.n);
-	dqueue_close(&t->unacked);
+	dqueue_close(NULL, &t->unacked);
 	free(t->fe_sent);
 	memset(t, 0, sizeof(*t));
 }
@@ -175,7 +199,10 @@ dispatch_holding(const struct dispatch *d, uint32_t fe)
 static void
 dispatch_refuse(struct dispatch *d, struct dsock *s)
 {
-	close(s->fd);
+	if (s->mv != NULL)
+		log_warnx("dispatch: a moving session of frontend %u closed",
+		    s->frontend);
+	dsock_close(d, s);
 	if (s->frontend < d->counts.n)
 		d->counts.refused[s->frontend]++;
 }
@@ -212,6 +239,24 @@ dispatch_accept(struct dispatch *d, int fd, const struct sockaddr *sa,
 	return d->pend.n >= DISPATCH_PENDING_MAX ? -1 : 0;
 }
 
+int
+dispatch_move(struct dispatch *d, int fd, struct dmove *mv, uint32_t fe)
+{
+	struct dsock s;
+
+	memset(&s, 0, sizeof(s));
+	s.fd = fd;
+	s.frontend = fe;
+	s.c = mv->rec.conn;
+	s.mv = mv;
+	d->moving++;
+	if (fe >= d->cfg->nfrontends || dqueue_push(&d->pend, &s, 1) == -1) {
+		dsock_close(d, &s);
+		return -1;
+	}
+	return 0;
+}
+
 size_t
 dispatch_hold_tick(struct dispatch *d, uint64_t now_ms)
 {
@@ -246,6 +291,67 @@ dispatch_close_queued(struct dispatch *d)
 
 /* Send */
 
+/* Move s[0..n) to t's unacked queue (reserved), numbered from t->sent. */
+static void
+dispatch_sent(struct dtarget *t, struct dsock *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].frontend < t->nfe)
+			t->fe_sent[s[i].frontend]++;
+	(void)dqueue_push(&t->unacked, s, n);	/* reserved */
+	t->sent += n;
+}
+
+/* A moving session, alone in a CHAN_SESSION message, numbered on t's. */
+static int
+dispatch_send_move(struct dtarget *t, struct dsock *s)
+{
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	struct chan_session rec = s->mv->rec;
+	int fds[4];
+	size_t len, nfds = 1;
+
+	if (dqueue_reserve(&t->unacked, 1) == -1)
+		return -1;
+	rec.conn.id = t->sent + 1;
+	rec.conn.frontend = s->frontend;
+	rec.server = s->mv->server;
+	fds[0] = s->fd;
+	for (size_t i = 0; i < 3; i++)
+		if (s->mv->fds[i] != -1)
+			fds[nfds++] = s->mv->fds[i];
+	len = chan_encode(buf, sizeof(buf), CHAN_SESSION, &rec, 1);
+	if (len == 0 || nfds != chan_session_nfds(&rec)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (chan_send(t->chan, buf, len, fds, nfds) == -1)
+		return -1;
+	s->c = rec.conn;
+	dispatch_sent(t, s, 1);
+	return 0;
+}
+
+int
+dispatch_return(struct dispatch *d, struct dtarget *t, int fd,
+    struct dmove *mv)
+{
+	struct dsock s;
+
+	memset(&s, 0, sizeof(s));
+	s.fd = fd;
+	s.frontend = mv->rec.conn.frontend;
+	s.mv = mv;
+	mv->home = 1;
+	mv->server = mv->rec.server;
+	d->moving++;
+	if (t->gone || dispatch_send_move(t, &s) == -1) {
+		dsock_close(d, &s);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Send s[0..n) to t in one message, numbered on t's channel. On success
  * they move to t's unacked queue (room is made first, so that cannot
@@ -259,6 +365,8 @@ dispatch_send(struct dtarget *t, struct dsock *s, size_t n)
 	int fds[CHAN_MAX_FDS];
 	size_t len;
 
+	if (s[0].mv != NULL)
+		return dispatch_send_move(t, s);
 	if (dqueue_reserve(&t->unacked, n) == -1)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
@@ -274,14 +382,24 @@ dispatch_send(struct dtarget *t, struct dsock *s, size_t n)
 	}
 	if (chan_send(t->chan, buf, len, fds, n) == -1)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		s[i].c = recs[i];
-		if (s[i].frontend < t->nfe)
-			t->fe_sent[s[i].frontend]++;
-	}
-	(void)dqueue_push(&t->unacked, s, n);	/* reserved above */
-	t->sent += n;
+	dispatch_sent(t, s, n);
 	return 0;
+}
+
+/* Of the first n of s, how many go in one message: a moving session goes
+ * alone, accepted sockets together up to the next one. */
+static size_t
+dispatch_batch(const struct dsock *s, size_t n)
+{
+	size_t k = 0;
+
+	if (s[0].mv != NULL)
+		return 1;
+	while (k < n && s[k].mv == NULL)
+		k++;
+	return k;
 }
 
 static uint64_t
@@ -350,6 +468,7 @@ dispatch_run(struct dispatch *d)
 		    share;
 		if (share > room)
 			share = room;
+		share = dispatch_batch(&d->pend.v[done], share);
 		if (dispatch_send(t, &d->pend.v[done], share) == -1) {
 			if (errno == EPIPE || errno == ECONNRESET)
 				t->open = 0;	/* reads no more: its owner
@@ -385,7 +504,7 @@ dispatch_ack(struct dispatch *d, struct dtarget *t, uint64_t upto)
 			    "due", t->chan,
 			    (unsigned long long)t->unacked.v[i].c.id,
 			    (unsigned long long)(t->acked + 1 + i));
-		close(t->unacked.v[i].fd);
+		dsock_close(d, &t->unacked.v[i]);
 	}
 	dqueue_shift(&t->unacked, n);
 	t->acked = upto;
@@ -415,7 +534,8 @@ dispatch_take_back(struct dispatch *d, struct dtarget *t, int closing)
 	/* Oldest first, ahead of what was accepted since. */
 	memmove(d->pend.v + q->n, d->pend.v, d->pend.n * sizeof(*d->pend.v));
 	for (size_t i = 0; i < q->n; i++) {
-		if (q->v[i].frontend >= d->cfg->nfrontends) {
+		if (q->v[i].frontend >= d->cfg->nfrontends ||
+		    (q->v[i].mv != NULL && q->v[i].mv->home)) {
 			dispatch_refuse(d, &q->v[i]);	/* frontend removed */
 			continue;
 		}
@@ -461,9 +581,20 @@ dispatch_counts_remap(const struct dcounts *old, const struct stats_map *map,
 	return 0;
 }
 
+/* A moving session's server in the new numbering, or none. */
+static void
+dmove_renumber(struct dmove *mv, const struct stats_map *map)
+{
+	size_t to = mv->server < map->nservers ? map->servers[mv->server] :
+	    STATS_NOWHERE;
+
+	mv->server = to == STATS_NOWHERE ? CHAN_NO_SERVER : (uint32_t)to;
+}
+
 /* Renumber q's sockets by map; close those whose frontend is gone. */
 static size_t
-dqueue_renumber(struct dqueue *q, const struct stats_map *map)
+dqueue_renumber(struct dispatch *d, struct dqueue *q,
+    const struct stats_map *map)
 {
 	size_t k = 0, dropped = 0;
 
@@ -472,11 +603,13 @@ dqueue_renumber(struct dqueue *q, const struct stats_map *map)
 		size_t to = s.frontend < map->nfrontends ?
 		    map->frontends[s.frontend] : STATS_NOWHERE;
 		if (to == STATS_NOWHERE) {
-			close(s.fd);
+			dsock_close(d, &s);
 			dropped++;
 			continue;
 		}
 		s.frontend = (uint32_t)to;
+		if (s.mv != NULL)
+			dmove_renumber(s.mv, map);
 		q->v[k++] = s;
 	}
 	q->n = k;
@@ -489,8 +622,8 @@ dispatch_reload(struct dispatch *d, const struct config *cfg,
 {
 	size_t dropped;
 
-	dropped = dqueue_renumber(&d->pend, map) +
-	    dqueue_renumber(&d->held, map);
+	dropped = dqueue_renumber(d, &d->pend, map) +
+	    dqueue_renumber(d, &d->held, map);
 	/*
 	 * Sockets in flight keep the frontend they were sent with (the
 	 * record); only their number for a re-dispatch changes. One whose
@@ -504,6 +637,8 @@ dispatch_reload(struct dispatch *d, const struct config *cfg,
 			    map->frontends[fe] : STATS_NOWHERE;
 			q->v[j].frontend = to == STATS_NOWHERE ? UINT32_MAX :
 			    (uint32_t)to;
+			if (q->v[j].mv != NULL)
+				dmove_renumber(q->v[j].mv, map);
 		}
 	}
 	if (dropped > 0)

@@ -32,12 +32,27 @@ struct stats_map;
  * of the target's unacked queue, whatever was re-dispatched before.
  */
 
-/* One accepted socket. */
+/*
+ * A live session moving from an old generation to the current one: its
+ * client socket is the dsock's fd, the rest is here. It travels the same
+ * queues as an accepted socket and is acknowledged the same way.
+ */
+struct dmove {
+	struct chan_session	 rec;	/* as the old worker sent it */
+	int			 fds[3];	/* server, then pipes; -1: none */
+	uint32_t		 server;	/* current numbering, or
+					   CHAN_NO_SERVER */
+	int			 home;		/* going back to its sender:
+					   numbered as the sender's */
+};
+
+/* One accepted socket, or the client socket of a moving session. */
 struct dsock {
 	int		 fd;
 	uint32_t	 frontend;	/* index in the current configuration */
 	uint64_t	 since_ms;	/* held: when it started waiting */
 	struct chan_conn c;		/* the record sent: id, peer */
+	struct dmove	*mv;		/* a moving session, or NULL */
 };
 
 /* An ordered queue of sockets. */
@@ -82,6 +97,7 @@ struct dispatch {
 	uint64_t		 target_cap;	/* most open per target; 0: any */
 	uint64_t		 accepted;	/* over every configuration */
 	uint64_t		 redispatched;
+	uint64_t		 moving;	/* sessions queued here (dmove) */
 	dispatch_open_fn	 open_fn;
 	void			*open_arg;
 };
@@ -114,6 +130,25 @@ void	dispatch_detach(struct dispatch *d, struct dtarget *t);
  */
 int	dispatch_accept(struct dispatch *d, int fd, const struct sockaddr *sa,
 	    uint32_t fe, uint64_t now_ms);
+/*
+ * A live session of an old generation, to go to a current worker like an
+ * accepted socket (fd is its client socket; mv its state, frontend and
+ * server already in the current numbering). The room owns both from now
+ * on, also when this fails (-1: out of memory; they are closed then).
+ */
+int	dispatch_move(struct dispatch *d, int fd, struct dmove *mv,
+	    uint32_t fe);
+/*
+ * Send a moving session straight back to target t, its sender (mv->rec in
+ * t's numbering), acknowledged like any other. The room owns fd and mv
+ * from now on; -1 when the send failed and they are closed. If t is taken
+ * back, the session is closed: it cannot go anywhere else.
+ */
+int	dispatch_return(struct dispatch *d, struct dtarget *t, int fd,
+	    struct dmove *mv);
+/* Close a moving session's descriptors and free it. */
+void	dmove_free(struct dmove *mv);
+
 /*
  * Hand pending sockets to open targets, one sendmsg per target per round:
  * round-robin in equal shares, or with leastconn one at a time to the

@@ -61,6 +61,36 @@ inbox_conns(struct inbox *in, const struct chan_msg *m, int *fds)
 }
 
 /*
+ * A live session, numbered like the sockets of CHAN_CONN. One whose
+ * frontend or server this configuration does not have is closed (and
+ * acknowledged): the master never sends such a one.
+ */
+static int
+inbox_session(struct inbox *in, const struct chan_msg *m, int *fds,
+    size_t *nfds)
+{
+	const struct chan_session *cs = m->session;
+
+	if (cs->conn.id != in->last_id + 1) {
+		log_warnx("worker %d: bad message from master: session %llu "
+		    "where %llu was due", in->id,
+		    (unsigned long long)cs->conn.id,
+		    (unsigned long long)(in->last_id + 1));
+		return -1;
+	}
+	in->last_id++;
+	if (cs->conn.frontend < in->nfrontends && (cs->server <
+	    in->nservers || cs->server == CHAN_NO_SERVER))
+		return 0;
+	log_warnx("worker %d: session for unknown frontend %u or server %u "
+	    "closed", in->id, cs->conn.frontend, cs->server);
+	for (size_t i = 0; i < *nfds; i++)
+		close(fds[i]);
+	*nfds = 0;
+	return 0;
+}
+
+/*
  * Message k of the batch: decoded into msgs[k] and acted on, but for the
  * sockets of a CHAN_CONN, which wait for their acknowledgement. Returns -1
  * if the channel must be cut (its descriptors are closed then).
@@ -83,6 +113,16 @@ inbox_dispatch(struct inbox *in, int k)
 	case CHAN_CONN:
 		if (inbox_conns(in, m, b->fds[k]) == 0)
 			return 0;
+		break;
+	case CHAN_SESSION:
+		if (inbox_session(in, m, b->fds[k], &b->nfds[k]) == 0)
+			return 0;
+		break;
+	case CHAN_HANDOVER:
+		if (in->ops->handover(in->arg, m->words, m->count) == 0)
+			return 0;
+		log_warnx("worker %d: bad hand-over request from master",
+		    in->id);
 		break;
 	case CHAN_DRAIN:
 		in->ops->drain(in->arg, "master asked");
@@ -141,6 +181,11 @@ inbox_release(struct inbox *in)
 
 	for (int k = 0; k < in->held; k++) {
 		const struct chan_msg *m = &in->msgs[k];
+		if (m->type == CHAN_SESSION && b->nfds[k] > 0)
+			in->ops->session(in->arg, m->session, b->fds[k],
+			    b->nfds[k]);
+		if (m->type == CHAN_SESSION)
+			b->nfds[k] = 0;
 		if (m->type != CHAN_CONN)
 			continue;
 		for (size_t i = 0; i < m->count; i++) {
@@ -279,12 +324,14 @@ inbox_read_cb(evutil_socket_t fd, short what, void *arg)
 
 int
 inbox_init(struct inbox *in, struct event_base *base, int fd, int id,
-    uint32_t nfrontends, const struct inbox_ops *ops, void *arg)
+    uint32_t nfrontends, uint32_t nservers, const struct inbox_ops *ops,
+    void *arg)
 {
 	memset(in, 0, sizeof(*in));
 	in->fd = fd;
 	in->id = id;
 	in->nfrontends = nfrontends;
+	in->nservers = nservers;
 	in->ops = ops;
 	in->arg = arg;
 	if ((in->batch = malloc(sizeof(*in->batch))) == NULL ||

@@ -17,6 +17,18 @@ struct inbox_ops {
 	/* A socket is acknowledged: it is the owner's now, to run. */
 	void	(*take)(void *arg, int fd, uint32_t frontend,
 		    const struct addr *peer, uint64_t id);
+	/*
+	 * A live session from an older generation is acknowledged: its
+	 * descriptors are the owner's now (CHAN_SESSION).
+	 */
+	void	(*session)(void *arg, const struct chan_session *rec,
+		    int *fds, size_t nfds);
+	/*
+	 * The master asks for live sessions (CHAN_HANDOVER words, checked
+	 * for length only). Returns -1 when they do not fit this worker's
+	 * configuration.
+	 */
+	int	(*handover)(void *arg, const uint32_t *words, size_t n);
 	/* Server states from the master's health checks (CHAN_SERVER). */
 	void	(*servers)(void *arg, const struct chan_server *v, size_t n);
 	/* Finish and exit: the master asked, sent garbage, or is gone. */
@@ -38,6 +50,7 @@ struct inbox {
 	int			 fd;		/* the channel; not ours */
 	int			 id;		/* the worker's, for the log */
 	uint32_t		 nfrontends;
+	uint32_t		 nservers;
 	struct event		*ev;		/* EV_READ, while reading */
 	struct outbox		 out;		/* CHAN_ACK, then CHAN_BYE */
 	struct chan_batch	*batch;		/* messages being read */
@@ -52,10 +65,12 @@ struct inbox {
 
 /*
  * Start reading channel fd of worker id, whose configuration has
- * nfrontends frontends. Returns 0, or -1 when out of memory.
+ * nfrontends frontends and nservers servers. Returns 0, or -1 when out
+ * of memory.
  */
 int	inbox_init(struct inbox *in, struct event_base *base, int fd, int id,
-	    uint32_t nfrontends, const struct inbox_ops *ops, void *arg);
+	    uint32_t nfrontends, uint32_t nservers,
+	    const struct inbox_ops *ops, void *arg);
 /*
  * Stop: the sockets still held, and what is still queued on the channel,
  * are closed unacknowledged (the master has them).

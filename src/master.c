@@ -179,7 +179,8 @@ master_init(struct master *m, struct config *cfg)
 			return -1;
 	}
 	if (dispatch_init(&m->d, cfg, mstats_open, m) == -1 ||
-	    handoff_init(m) == -1 || stats_table_init(&m->retired, cfg) == -1)
+	    handoff_init(m) == -1 || handover_init(m) == -1 ||
+	    stats_table_init(&m->retired, cfg) == -1)
 		return -1;
 	if ((m->server_up = malloc(cfg->nservers + 1)) == NULL ||
 	    (m->server_soft = calloc(cfg->nservers + 1, 1)) == NULL)
@@ -206,6 +207,7 @@ master_free(struct master *m)
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
 		if (m->sigs[i] != NULL)
 			event_free(m->sigs[i]);
+	handover_free(m);
 	if (m->hold_ev != NULL)
 		event_free(m->hold_ev);
 	if (m->stop_ev != NULL)

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "channel.h"
 #include "dispatch.h"
 #include "stats.h"
 
@@ -67,6 +68,17 @@ enum wproc_state {
 
 struct master;
 
+/* An old worker's part in a hand-over (handover.c). */
+struct wproc_ho {
+	unsigned		 asked:1;	/* its sessions are wanted */
+	unsigned		 replied:1;	/* a CHAN_MOVED since asked */
+	unsigned		 later:1;	/* ask again after a pause */
+	uint32_t		 granted;	/* credit out, until CHAN_MOVED */
+	uint32_t		 arrived;	/* sessions on that credit */
+	uint64_t		 moved;		/* sessions, in all */
+	struct chan_moved	 last;		/* its latest CHAN_MOVED */
+};
+
 /* A worker process (or its empty slot) as the master sees it. */
 struct wproc {
 	struct master		*m;
@@ -81,6 +93,8 @@ struct wproc {
 	unsigned		 backoff_ms;
 	struct dtarget		 t;		/* its channel, for dispatch */
 	struct stats_table	 st;		/* its latest report */
+	unsigned		 said_bye:1;	/* drains on its own */
+	struct wproc_ho		 ho;
 };
 
 /* The one state struct of the master process. */
@@ -110,6 +124,7 @@ struct master {
 	struct orphan		**orphans;	/* the old image's workers */
 	size_t			 norphans;
 	struct event		*orphan_ev;	/* their kill backstop */
+	struct event		*handover_ev;	/* ask again after a pause */
 
 	struct endpoint		*endpoint;	/* stats over HTTP */
 	struct timeval		 start;
@@ -165,6 +180,25 @@ void	wtable_logfd(struct master *m, int fd);
 /* Free every slot (at exit). */
 void	wtable_free(struct master *m);
 extern const char *const wproc_state_names[];
+
+/* handover.c: an old generation's live sessions to the current one */
+int	handover_init(struct master *m);
+void	handover_free(struct master *m);
+/* Ask the draining workers of older generations for their sessions. */
+void	handover_begin(struct master *m);
+/* Grant credit where it can go (after a reload, an ack, a report). */
+void	handover_tick(struct master *m);
+/* From wp: one session (CHAN_SESSION), the end of a credit (CHAN_MOVED).
+ * -1: wp must be cut off (the descriptors are closed). */
+int	handover_session(struct wproc *wp, const struct chan_session *cs,
+	    int *fds, size_t nfds);
+int	handover_moved(struct wproc *wp, const struct chan_moved *mv);
+void	handover_bye(struct wproc *wp);
+void	handover_view(const struct wproc *wp, struct stats_handover *out);
+
+/* wchild.c: in a new worker process; never returns */
+void	wchild_run(struct master *m, struct wproc *wp, int chan)
+	    __attribute__((noreturn));
 
 /* reload.c */
 /* SIGHUP: the new file, or, on any error, the running one, untouched. */

@@ -62,6 +62,7 @@ master_stats_view(void *arg, struct stats_view *v)
 		ws->c = wp->st.all;
 		ws->c.total = wp->t.acked;
 		ws->version = PACKAGE_VERSION;
+		handover_view(wp, &ws->ho);
 		n++;
 	}
 	/* The old binary's, after an upgrade: draining, not reporting. */
@@ -123,7 +124,8 @@ mstats_open(void *arg, uint32_t fe)
 			continue;
 		for (size_t j = 0; j < wp->t.nfe; j++) {
 			const struct stat_counters *c = &wp->st.frontends[j];
-			uint64_t closed = c->total - c->active;
+			uint64_t closed = c->total + c->handed_over -
+			    c->active;
 			if (wp->gen->map.frontends[j] == fe &&
 			    wp->t.fe_sent[j] > closed)
 				open += wp->t.fe_sent[j] - closed;

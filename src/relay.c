@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "channel.h"
 #include "relay.h"
 #include "tls.h"
 
@@ -82,21 +83,27 @@ relay_pipe_get(struct relay_pool *pool)
 	return p;
 }
 
-static void
-relay_pipe_put(struct relay_pool *pool, struct rpipe *p)
-{
-	p->next = pool->free_pipes;
-	pool->free_pipes = p;
-}
-
 /* A pipe that still holds bytes cannot be reused: close it. */
 static void
 relay_pipe_discard(struct relay_pool *pool, struct rpipe *p)
 {
 	close(p->fd[0]);
-	close(p->fd[1]);
+	if (p->fd[1] != -1)
+		close(p->fd[1]);
 	free(p);
 	pool->npipes--;
+}
+
+/* Back to the pool; a read end that came alone (imported) is closed. */
+static void
+relay_pipe_put(struct relay_pool *pool, struct rpipe *p)
+{
+	if (p->fd[1] == -1) {
+		relay_pipe_discard(pool, p);
+		return;
+	}
+	p->next = pool->free_pipes;
+	pool->free_pipes = p;
 }
 
 int
@@ -449,4 +456,139 @@ relay_mark(struct relay_side *sd, short what, int wshut)
 		sd->rdhup = 1;
 	if (what & EV_WRITE)
 		sd->writable = 1;
+}
+
+/* Export */
+
+/*
+ * What one direction holds, as a pipe's read end: the pipe itself, or a
+ * new one filled from the buffer. Returns 0, or -1 when it cannot be.
+ */
+static int
+relay_export_half(struct relay_half *h, struct relay_export *x, int slot,
+    uint16_t flag, uint32_t *bytes)
+{
+	struct rbuf *b = h->buf;
+	int p[2];
+	ssize_t n;
+
+	if (b != NULL && h->pipe != NULL && h->inpipe > 0) {
+		errno = EAGAIN;	/* two pieces, in order: not now */
+		return -1;
+	}
+	if (h->pipe != NULL && h->inpipe > 0) {
+		x->fds[x->nfds++] = h->pipe->fd[0];
+		x->flags |= flag;
+		*bytes = (uint32_t)h->inpipe;
+		return 0;
+	}
+	if (b == NULL || b->off == b->len)
+		return 0;
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1)
+		return -1;
+	n = write(p[1], b->data + b->off, b->len - b->off);
+	close(p[1]);
+	if (n != (ssize_t)(b->len - b->off)) {
+		close(p[0]);
+		errno = ENOBUFS;	/* a pipe smaller than a buffer */
+		return -1;
+	}
+	x->made[slot] = p[0];
+	x->fds[x->nfds++] = p[0];
+	x->flags |= flag;
+	*bytes = (uint32_t)n;
+	return 0;
+}
+
+static uint16_t
+relay_half_flags(const struct relay_half *h, uint16_t eof, uint16_t shut,
+    uint16_t splice)
+{
+	return (h->eof ? eof : 0) | (h->shut ? shut : 0) |
+	    (h->splice ? splice : 0);
+}
+
+int
+relay_export(struct relay *r, struct relay_export *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->made[0] = x->made[1] = -1;
+	if (r->ssl != NULL || r->server.fd == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	x->fds[x->nfds++] = r->client.fd;
+	x->fds[x->nfds++] = r->server.fd;
+	x->flags = relay_half_flags(&r->up, CS_UP_EOF, CS_UP_SHUT,
+	    CS_UP_SPLICE) | relay_half_flags(&r->down, CS_DOWN_EOF,
+	    CS_DOWN_SHUT, CS_DOWN_SPLICE);
+	if (relay_export_half(&r->up, x, 0, CS_UP_PIPE, &x->up_bytes) == -1 ||
+	    relay_export_half(&r->down, x, 1, CS_DOWN_PIPE,
+	    &x->down_bytes) == -1) {
+		relay_export_done(r, x, 0);
+		return -1;
+	}
+	return 0;
+}
+
+void
+relay_export_done(struct relay *r, struct relay_export *x, int sent)
+{
+	for (int i = 0; i < 2; i++)
+		if (x->made[i] != -1)
+			close(x->made[i]);
+	x->made[0] = x->made[1] = -1;
+	if (sent)
+		relay_free(r);	/* a pipe still full is closed, not reused */
+}
+
+/* Import */
+
+static int
+relay_import_half(struct relay_pool *pool, struct relay_half *h,
+    const int *fd, uint16_t flags, uint16_t eof, uint16_t shut,
+    uint16_t splice, uint16_t pipe, uint32_t bytes)
+{
+	h->eof = (flags & eof) != 0;
+	h->shut = (flags & shut) != 0;
+	h->splice = (flags & splice) != 0;
+	if (!(flags & pipe))
+		return 0;
+	if ((h->pipe = malloc(sizeof(*h->pipe))) == NULL) {
+		close(*fd);
+		return -1;
+	}
+	h->pipe->next = NULL;
+	h->pipe->fd[0] = *fd;
+	h->pipe->fd[1] = -1;	/* the writer stayed behind */
+	h->inpipe = bytes;
+	pool->npipes++;
+	return 0;
+}
+
+int
+relay_import(struct relay *r, struct relay_pool *pool, const int *fds,
+    size_t n, uint16_t flags, uint32_t up_bytes, uint32_t down_bytes)
+{
+	size_t next = 2;
+	int rc = 0;
+
+	relay_init(r, pool, fds[0]);
+	r->server.fd = fds[1];
+	r->client.readable = r->client.writable = 1;
+	r->server.readable = r->server.writable = 1;
+	if (flags & CS_UP_PIPE)
+		rc |= relay_import_half(pool, &r->up, &fds[next++], flags,
+		    CS_UP_EOF, CS_UP_SHUT, CS_UP_SPLICE, CS_UP_PIPE, up_bytes);
+	else
+		rc |= relay_import_half(pool, &r->up, NULL, flags, CS_UP_EOF,
+		    CS_UP_SHUT, CS_UP_SPLICE, 0, 0);
+	if (flags & CS_DOWN_PIPE && next < n)
+		rc |= relay_import_half(pool, &r->down, &fds[next++], flags,
+		    CS_DOWN_EOF, CS_DOWN_SHUT, CS_DOWN_SPLICE, CS_DOWN_PIPE,
+		    down_bytes);
+	else
+		rc |= relay_import_half(pool, &r->down, NULL, flags,
+		    CS_DOWN_EOF, CS_DOWN_SHUT, CS_DOWN_SPLICE, 0, 0);
+	return rc;
 }

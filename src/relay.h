@@ -106,4 +106,36 @@ void	relay_side_close(struct relay_side *sd);
 /* Close both sockets and give the buffers back; the TLS is not freed. */
 void	relay_free(struct relay *r);
 
+/*
+ * A plain relay on its way to another process: its two sockets and, per
+ * direction, what was read and not yet written, as a pipe's read end.
+ * Flags and byte counts are the CS_* ones of channel.h.
+ */
+struct relay_export {
+	int		 fds[4];	/* client, server, then the pipes */
+	size_t		 nfds;
+	int		 made[2];	/* pipes made for buffered bytes:
+					   this side's copies, -1: none */
+	uint16_t	 flags;
+	uint32_t	 up_bytes, down_bytes;
+};
+
+/*
+ * Describe r for sending, without changing it: -1 (errno) when it cannot
+ * be carried now (a buffer and a pipe both hold bytes, no pipe to be
+ * had). Then relay_export_done(): after a send that worked (sent), r is
+ * freed as relay_free() does (the receiver has every byte); else r goes
+ * on as before. Either way the pipes made here are closed.
+ */
+int	relay_export(struct relay *r, struct relay_export *x);
+void	relay_export_done(struct relay *r, struct relay_export *x, int sent);
+/*
+ * Set r up from what another process exported (fds in relay_export's
+ * order, n of them). r owns them from now on, also on error (-1: out of
+ * memory, all closed). The sides are marked ready: the first calls find
+ * out what the sockets can do.
+ */
+int	relay_import(struct relay *r, struct relay_pool *pool, const int *fds,
+	    size_t n, uint16_t flags, uint32_t up_bytes, uint32_t down_bytes);
+
 #endif

@@ -260,6 +260,7 @@ reload_run(struct master *m)
 	reload_commit(m, &r);
 	log_notice("reloaded: generation %u, %u workers", m->generation,
 	    m->cfg->workers);
+	handover_begin(m);
 	notify_send("READY=1");
 	master_status(m);
 	return;

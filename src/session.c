@@ -19,40 +19,14 @@
 #include "proxyproto.h"
 #include "relay.h"
 #include "session.h"
+#include "session_priv.h"
 #include "tls.h"
 
-#define HEADER_MS	5000	/* for a PROXY header and TLS handshake */
-
-struct session {
-	TAILQ_ENTRY(session)	 entry;
-	struct session_ctx	*x;
-	struct relay		 r;		/* the two sockets, the bytes */
-	struct event		 timer;		/* connect, then idle timeout */
-	uint64_t		 id;
-	uint64_t		 start_ms;
-	uint64_t		 last_ms;	/* last byte moved */
-	struct stat_counters	*fc;		/* the frontend's counters */
-	struct stat_counters	*sc;		/* the server's, connected */
-	uint32_t		 frontend;
-	int			 srv;		/* server index or -1 */
-	unsigned		 connected:1;
-	unsigned		 picked:1;	/* counted in the lb's active */
-	unsigned		 awaiting:1;	/* the client's PROXY header */
-	unsigned		 handshaking:1;	/* TLS with the client */
-	uint8_t			 ntried;
-	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
-	union addr_ip		 peer;		/* the client, as declared */
-	union addr_ip		 dst;		/* AF_UNSPEC: the frontend's */
-};
-
-static void	session_server_cb(evutil_socket_t, short, void *);
-static void	session_client_cb(evutil_socket_t, short, void *);
-static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_connect(struct session *s);
 static void	session_handshake(struct session *s);
 static void	session_refuse(struct session *s, const char *why);
 
-static uint64_t
+uint64_t
 session_now(const struct session_ctx *x)
 {
 	struct timeval tv;
@@ -61,14 +35,14 @@ session_now(const struct session_ctx *x)
 	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-static void
+void
 ms_to_tv(uint64_t ms, struct timeval *tv)
 {
 	tv->tv_sec = (time_t)(ms / 1000);
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
 }
 
-static void
+void
 session_note(struct session_ctx *x, enum session_note what)
 {
 	x->note(x->note_arg, what);
@@ -80,19 +54,19 @@ session_frontend(const struct session *s)
 	return &s->x->cfg->frontends[s->frontend];
 }
 
-static struct lb *
+struct lb *
 session_lb(const struct session *s)
 {
-	return &s->x->lbs[session_frontend(s)->backend];
+	return &s->x->lbs[s->backend];
 }
 
-static const struct backend_conf *
+const struct backend_conf *
 session_backend_conf(const struct session *s)
 {
-	return &s->x->cfg->backends[session_frontend(s)->backend];
+	return &s->x->cfg->backends[s->backend];
 }
 
-static struct stat_counters *
+struct stat_counters *
 session_server_counters(const struct session *s, int srv)
 {
 	return &s->x->stats.servers[session_backend_conf(s)->server_base +
@@ -144,7 +118,7 @@ session_log_end(struct session *s, const char *reason)
 }
 
 /* The balancer no longer counts this session on its server. */
-static void
+void
 session_unpick(struct session *s)
 {
 	if (s->picked)
@@ -155,20 +129,25 @@ session_unpick(struct session *s)
 void
 session_close(struct session *s, const char *reason)
 {
+	session_log_end(s, reason);
+	if (s->r.ssl != NULL)
+		tls_free(s->r.ssl);
+	s->r.ssl = NULL;
+	relay_free(&s->r);
+	session_release(s);
+}
+
+void
+session_release(struct session *s)
+{
 	struct session_ctx *x = s->x;
 
-	session_log_end(s, reason);
 	if (s->sc != NULL)
 		s->sc->active--;
 	session_unpick(s);
 	s->fc->active--;
 	x->stats.all.active--;
 	session_note(x, SESSION_COUNTED);
-
-	if (s->r.ssl != NULL)
-		tls_free(s->r.ssl);
-	s->r.ssl = NULL;
-	relay_free(&s->r);
 	event_del(&s->timer);
 	TAILQ_REMOVE(&x->sessions, s, entry);
 	free(s);
@@ -321,6 +300,7 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 	s->fc = fc;
 	s->id = id;
 	s->frontend = fe;
+	s->backend = x->cfg->frontends[fe].backend;
 	session_adopt(&s->peer, &peer->ss);
 	relay_init(&s->r, &x->pool, fd);
 	s->srv = -1;
@@ -510,8 +490,10 @@ session_count_bytes(struct session *s, uint64_t in, uint64_t out)
 	all->bytes_out += out;
 	s->fc->bytes_in += in;
 	s->fc->bytes_out += out;
-	s->sc->bytes_in += in;
-	s->sc->bytes_out += out;
+	if (s->sc != NULL) {
+		s->sc->bytes_in += in;
+		s->sc->bytes_out += out;
+	}
 	session_note(s->x, SESSION_COUNTED);
 }
 
@@ -536,7 +518,7 @@ session_relay(struct session *s)
 		session_close(s, s->r.err ? "read error" : "done");
 }
 
-static void
+void
 session_client_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
@@ -553,7 +535,7 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 		session_relay(s);
 }
 
-static void
+void
 session_server_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
@@ -576,7 +558,7 @@ session_server_cb(evutil_socket_t fd, short what, void *arg)
 	session_relay(s);
 }
 
-static void
+void
 session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;

@@ -3,6 +3,7 @@
 #define BATON_SESSION_H
 
 #include <sys/queue.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "relay.h"
@@ -48,5 +49,44 @@ void	session_start(struct session_ctx *x, int fd, uint32_t fe,
 	    const struct addr *peer, uint64_t id);
 /* End a session for the given reason: close both sockets, free it all. */
 void	session_close(struct session *s, const char *reason);
+
+struct chan_session;
+
+/* Whether a session may move to another process (session_move.c). */
+enum session_move {
+	MOVE_NOW,	/* relaying plain bytes: it can go */
+	MOVE_LATER,	/* not relaying yet (header, connect) */
+	MOVE_TLS,	/* stays: its TLS state lives here */
+	MOVE_PINNED,	/* stays: its frontend or server may not move */
+};
+
+/*
+ * What s is for a hand-over whose CHAN_HANDOVER words say which
+ * frontends and servers may move.
+ */
+enum session_move session_movable(const struct session *s,
+	    const uint32_t *words);
+/*
+ * Send s (MOVE_NOW) on channel chan as one CHAN_SESSION message. Returns
+ * 0 when sent: s is gone from here; -1 (errno; EAGAIN: the channel is
+ * full) when it stays and runs on untouched.
+ */
+int	session_send(struct session *s, int chan);
+/*
+ * Send every session that may move (words as for session_movable), as
+ * many as the credit in words allows, on chan; mv says what became of
+ * them: sent, waiting (may move later), staying and why.
+ */
+struct chan_moved;
+void	session_move_all(struct session_ctx *x, const uint32_t *words,
+	    int chan, struct chan_moved *mv);
+/*
+ * Run on a session another process sent: rec as checked by the inbox
+ * (frontend and server indices of this configuration), its nfds
+ * descriptors, which are ours from now on. Never fails: on any error
+ * the session is closed.
+ */
+void	session_take(struct session_ctx *x, const struct chan_session *rec,
+	    int *fds, size_t nfds);
 
 #endif

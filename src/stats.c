@@ -93,6 +93,7 @@ counters_add(struct stat_counters *d, const struct stat_counters *s,
 	d->failures += s->failures;
 	d->bytes_in += s->bytes_in;
 	d->bytes_out += s->bytes_out;
+	d->handed_over += s->handed_over;
 }
 
 void
@@ -216,10 +217,14 @@ stats_apply(struct stats_table *t, const struct stat_record *recs, size_t n,
 			    "range", i, r->index);
 			return -1;
 		}
-		if (r->c.active > r->c.total) {
-			snprintf(err, errlen, "record %zu: %llu active of %llu",
-			    i, (unsigned long long)r->c.active,
-			    (unsigned long long)r->c.total);
+		/* Open: accepted here, or handed over from elsewhere. */
+		if (r->c.active > r->c.total &&
+		    r->c.active - r->c.total > r->c.handed_over) {
+			snprintf(err, errlen, "record %zu: %llu active of %llu "
+			    "(and %llu handed over)", i,
+			    (unsigned long long)r->c.active,
+			    (unsigned long long)r->c.total,
+			    (unsigned long long)r->c.handed_over);
 			return -1;
 		}
 	}
@@ -297,6 +302,12 @@ json_workers(struct sbuf *b, const struct stats_view *v)
 		json_counters(b, &w->c);
 		sbuf_printf(b, ", ");
 		json_bytes(b, &w->c);
+		if (w->ho.asked)
+			sbuf_printf(b, ", \"handover\": {\"moved\": %llu, "
+			    "\"waiting\": %u, \"staying\": {\"tls\": %u, "
+			    "\"server_gone\": %u}}",
+			    (unsigned long long)w->ho.moved, w->ho.waiting,
+			    w->ho.tls, w->ho.pinned);
 		sbuf_printf(b, "}");
 	}
 	sbuf_printf(b, "%s],\n", v->nworkers ? "\n  " : "");
@@ -320,8 +331,9 @@ json_frontends(struct sbuf *b, const struct stats_view *v)
 		}
 		sbuf_printf(b, "], ");
 		json_counters(b, c);
-		sbuf_printf(b, ", \"errors\": %llu, ",
-		    (unsigned long long)c->errors);
+		sbuf_printf(b, ", \"errors\": %llu, \"handed_over\": %llu, ",
+		    (unsigned long long)c->errors,
+		    (unsigned long long)c->handed_over);
 		json_bytes(b, c);
 		sbuf_printf(b, "}");
 	}
@@ -504,6 +516,9 @@ static const struct prom_family frontend_families[] = {
 	    "Accepted connections per frontend.", OFF(total) },
 	{ "frontend_errors_total", "counter",
 	    "Connections that reached no server.", OFF(errors) },
+	{ "frontend_handed_over_total", "counter",
+	    "Live sessions moved here from an older generation.",
+	    OFF(handed_over) },
 	{ "frontend_received_bytes_total", "counter",
 	    "Bytes received from clients per frontend.", OFF(bytes_in) },
 	{ "frontend_sent_bytes_total", "counter",

@@ -16,6 +16,8 @@ struct stat_counters {
 	uint64_t	failures;	/* server: failed connects */
 	uint64_t	bytes_in;	/* from clients */
 	uint64_t	bytes_out;	/* to clients */
+	uint64_t	handed_over;	/* sessions adopted from an older
+					   generation (live hand-over) */
 };
 
 /* Counters in the shape of a configuration; servers flat over backends. */
@@ -103,6 +105,15 @@ size_t	stats_nrecords(const struct stats_table *t);
 int	stats_apply(struct stats_table *t, const struct stat_record *recs,
 	    size_t n, char *err, size_t errlen);
 
+/* An old worker asked to hand its sessions over: how far it got. */
+struct stats_handover {
+	int			 asked;
+	uint64_t		 moved;		/* sessions sent on */
+	uint32_t		 waiting;	/* may move, not yet */
+	uint32_t		 tls;		/* stay: TLS */
+	uint32_t		 pinned;	/* stay: server/frontend gone */
+};
+
 /* A worker as the stats endpoint shows it. */
 struct stats_worker {
 	int			 id;
@@ -111,6 +122,7 @@ struct stats_worker {
 	const char		*state;	/* starting | running | draining */
 	const char		*version;	/* of the binary it runs */
 	struct stat_counters	 c;
+	struct stats_handover	 ho;
 };
 
 /* Everything the endpoint renders, gathered by the master. */

@@ -39,6 +39,11 @@ struct worker {
 	struct event		*report_timer;
 	int			 report_armed;
 	struct event		*log_timer;	/* log_tick() every second */
+	struct event		*moved_timer;	/* CHAN_MOVED, retried */
+	struct chan_moved	 moved;		/* what the last credit became */
+	int			 moved_due;	/* not yet sent */
+	uint32_t		*ho_words;	/* a hand-over request, to be
+						   acted on once settled */
 };
 
 static void	worker_drain(void *arg, const char *why);
@@ -60,7 +65,8 @@ worker_send(struct worker *w, int type, const void *rec, size_t count)
 static void
 worker_maybe_exit(struct worker *w)
 {
-	if (w->draining && TAILQ_EMPTY(&w->sx.sessions) && inbox_idle(&w->in))
+	if (w->draining && TAILQ_EMPTY(&w->sx.sessions) && inbox_idle(&w->in) &&
+	    !w->moved_due)
 		event_base_loopbreak(w->base);
 }
 
@@ -95,10 +101,92 @@ worker_take(void *arg, int fd, uint32_t frontend, const struct addr *peer,
 	session_start(&w->sx, fd, frontend, peer, id);
 }
 
+/* A live session from an older generation: ours to run on. */
+static void
+worker_session(void *arg, const struct chan_session *rec, int *fds,
+    size_t nfds)
+{
+	struct worker *w = arg;
+
+	session_take(&w->sx, rec, fds, nfds);
+}
+
+/* Tell the master what its credit became; retried while the channel is
+ * full, as it waits for this before it grants more. */
+static void
+worker_moved_send(struct worker *w)
+{
+	static const struct timeval later = { 0, 20 * 1000 };
+	char buf[64];
+	size_t len = chan_encode(buf, sizeof(buf), CHAN_MOVED, &w->moved, 1);
+
+	w->moved_due = 1;
+	if (chan_send(w->chan, buf, len, NULL, 0) == 0 ||
+	    (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)) {
+		w->moved_due = 0;
+		return;
+	}
+	evtimer_add(w->moved_timer, &later);
+}
+
+static void
+worker_moved_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->moved_due)
+		worker_moved_send(w);
+}
+
+/*
+ * The master asks for live sessions: send as many as its credit allows
+ * of those that may move, then say what became of the credit and why the
+ * rest stay. A session that cannot go now (the channel is full, no pipe
+ * for its bytes) waits for the next credit. Done once the inbox has
+ * settled, so that sockets that came in the same read are sessions by
+ * then.
+ */
+static void
+worker_move(struct worker *w)
+{
+	struct chan_moved *mv = &w->moved;
+
+	session_move_all(&w->sx, w->ho_words, w->chan, mv);
+	free(w->ho_words);
+	w->ho_words = NULL;
+	log_debug("worker %d: %u sessions handed over, %u wait, %u stay",
+	    w->id, mv->sent, mv->waiting, mv->tls + mv->pinned);
+	worker_moved_send(w);
+}
+
+static int
+worker_handover(void *arg, const uint32_t *words, size_t n)
+{
+	struct worker *w = arg;
+
+	if (words[CHAN_HO_NFE] != w->cfg->nfrontends ||
+	    words[CHAN_HO_NSRV] != w->cfg->nservers || w->moved_due ||
+	    w->ho_words != NULL)
+		return -1;
+	if ((w->ho_words = malloc(n * sizeof(*words))) == NULL) {
+		/* Nothing moves: say so, and the master asks again. */
+		memset(&w->moved, 0, sizeof(w->moved));
+		w->moved.waiting = 1;
+		worker_moved_send(w);
+		return 0;
+	}
+	memcpy(w->ho_words, words, n * sizeof(*words));
+	return 0;
+}
+
 static void
 worker_settled(void *arg)
 {
-	worker_maybe_exit(arg);
+	struct worker *w = arg;
+
+	if (w->ho_words != NULL)
+		worker_move(w);
+	worker_maybe_exit(w);
 }
 
 static void
@@ -266,7 +354,8 @@ worker_sessions_init(struct worker *w)
 }
 
 static const struct inbox_ops worker_inbox_ops = {
-	worker_take, worker_servers, worker_drain, worker_settled
+	worker_take, worker_session, worker_handover, worker_servers,
+	worker_drain, worker_settled
 };
 
 static int
@@ -280,12 +369,13 @@ worker_init(struct worker *w, struct config *cfg, int id, int chan)
 	if ((w->base = event_base_new()) == NULL ||
 	    worker_sessions_init(w) == -1 ||
 	    inbox_init(&w->in, w->base, chan, id, (uint32_t)cfg->nfrontends,
-	    &worker_inbox_ops, w) == -1)
+	    (uint32_t)cfg->nservers, &worker_inbox_ops, w) == -1)
 		return -1;
 	w->report_timer = evtimer_new(w->base, worker_report_cb, w);
 	w->sig_term = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
 	w->log_timer = event_new(w->base, -1, EV_PERSIST, worker_log_cb, NULL);
-	if (w->report_timer == NULL || w->sig_term == NULL ||
+	w->moved_timer = evtimer_new(w->base, worker_moved_cb, w);
+	if (w->moved_timer == NULL || w->report_timer == NULL || w->sig_term == NULL ||
 	    w->log_timer == NULL || evsignal_add(w->sig_term, NULL) == -1 ||
 	    event_add(w->log_timer, &one_second) == -1)
 		return -1;
@@ -323,6 +413,9 @@ worker_free(struct worker *w)
 		event_free(w->report_timer);
 	if (w->log_timer != NULL)
 		event_free(w->log_timer);
+	if (w->moved_timer != NULL)
+		event_free(w->moved_timer);
+	free(w->ho_words);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	if (w->chan != -1)

@@ -130,7 +130,8 @@ wproc_stats(struct wproc *wp, const struct chan_msg *msg)
 	    sizeof(err)) == -1)
 		log_warnx("worker %d (pid %d): bad stats report dropped: %s",
 		    wp->id, (int)wp->pid, err);
-	wp->t.closed = wp->st.all.total - wp->st.all.active;
+	wp->t.closed = wp->st.all.total + wp->st.all.handed_over -
+	    wp->st.all.active;
 }
 
 static void	wproc_bye(struct wproc *wp);
@@ -161,6 +162,10 @@ wproc_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 	case CHAN_BYE:
 		wproc_bye(wp);
 		return 0;
+	case CHAN_SESSION:
+		return handover_session(wp, msg.session, fds, nfds);
+	case CHAN_MOVED:
+		return handover_moved(wp, &msg.moved);
 	case CHAN_ACK:
 		if (dispatch_ack(&wp->m->d, &wp->t, msg.ack) == -1) {
 			log_warnx("worker %d: acknowledges socket %llu, but "
@@ -170,6 +175,8 @@ wproc_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 			    wp->t.gone ? " and taken back" : "");
 			return -1;
 		}
+		if (wp->m->d.moving > 0 || wp->gen != wp->m->gen)
+			handover_tick(wp->m);
 		return 0;
 	default:
 		log_warnx("worker %d: unexpected message type %d", wp->id,
@@ -281,6 +288,8 @@ wproc_bye(struct wproc *wp)
 	struct master *m = wp->m;
 	size_t n;
 
+	wp->said_bye = 1;
+	handover_bye(wp);
 	if ((n = dispatch_take_back(&m->d, &wp->t, m->stopping)) > 0)
 		log_notice("worker %d (pid %d) drains on its own: %zu sockets "
 		    "it did not take go to other workers", wp->id,
@@ -400,49 +409,6 @@ wtable_servers(struct master *m, size_t server)
 			wproc_send_servers(m->workers[i], server, 1);
 }
 
-/* Close every descriptor from 3 up but those in keep (sorted). */
-static void
-wproc_close_from3(const int *keep, size_t n)
-{
-	unsigned lo = 3;
-
-	for (size_t i = 0; i <= n; i++) {
-		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
-		if (i < n && keep[i] < (int)lo)
-			continue;
-		if (hi > lo && close_range(lo, hi - 1, 0) == -1)
-			for (unsigned fd = lo; fd < hi && fd < 65536; fd++)
-				(void)close((int)fd);
-		lo = hi + 1;
-	}
-}
-
-/*
- * In the new child: leave the master's world without touching it. The
- * event base gets its own epoll instance before it is freed (freeing it
- * on the shared one would unregister the parent's events), which also
- * puts the signal dispositions back; then every descriptor but the
- * channel and the log closes. The master's memory is left as it is.
- */
-static void
-wproc_child(struct master *m, struct wproc *wp, int chan)
-{
-	struct config *cfg = wp->gen->cfg;
-	int keep[2], rc;
-
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-	if (event_reinit(m->base) == -1)
-		_exit(1);
-	event_base_free(m->base);
-	m->base = NULL;
-	keep[0] = chan < log_fd() ? chan : log_fd();
-	keep[1] = chan < log_fd() ? log_fd() : chan;
-	wproc_close_from3(keep, 2);
-	rc = worker_main(cfg, wp->id, chan);
-	log_close();
-	exit(rc);
-}
-
 static void
 wproc_spawn(struct wproc *wp)
 {
@@ -469,7 +435,7 @@ wproc_spawn(struct wproc *wp)
 		goto retry;
 	}
 	if (pid == 0)
-		wproc_child(m, wp, sv[1]);
+		wchild_run(m, wp, sv[1]);
 	close(sv[1]);
 	wp->pid = pid;
 	wp->chan = sv[0];

@@ -426,7 +426,8 @@ def invalid_file_keeps_old_config():
 
 @h.case
 def long_connection_survives_reload_draining_listed():
-    p = Proxy(echo_servers(1), workers=2, drain='10s')
+    p = Proxy(echo_servers(1), workers=2, drain='10s',
+              extra_global='handover = off')
     c = H.connect(p.port)
     try:
         H.echo_ok(c, b'before the reload\n')
@@ -471,7 +472,8 @@ def long_connection_survives_reload_draining_listed():
 
 @h.case
 def drain_timeout_closes_old_connection():
-    p = Proxy(echo_servers(1), workers=2, drain='1s')
+    p = Proxy(echo_servers(1), workers=2, drain='1s',
+              extra_global='handover = off')
     c = H.connect(p.port)
     try:
         H.echo_ok(c, b'before\n')
@@ -501,7 +503,8 @@ def drain_timeout_closes_old_connection():
 
 @h.case
 def kill9_of_draining_worker_not_respawned():
-    p = Proxy(echo_servers(1), workers=2, drain='10s')
+    p = Proxy(echo_servers(1), workers=2, drain='10s',
+              extra_global='handover = off')
     conns = []
     try:
         for i in range(6):

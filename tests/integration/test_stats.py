@@ -36,7 +36,7 @@ TOKEN = 's3cret-T0ken'
 # ------------------------------------------------------------------ setup
 
 def start(mode='echo', nbackends=2, workers=2, dispatch=None, token=None,
-          idle='30s'):
+          idle='30s', handover=True):
     """Backends, then baton with a [stats] section. (baton, port, sport)."""
     backends = [h.start_backend(mode, name='s%d' % (i + 1))
                 for i in range(nbackends)]
@@ -45,8 +45,9 @@ def start(mode='echo', nbackends=2, workers=2, dispatch=None, token=None,
         sport = H.free_port()
     text = H.config(port, ['%s 127.0.0.1:%d' % (b.name, b.port)
                            for b in backends], workers=workers, idle=idle,
-                    extra_global='dispatch = %s' % dispatch if dispatch
-                    else '', sport=sport)
+                    extra_global=('dispatch = %s\n' % dispatch if dispatch
+                                  else '') +
+                    ('' if handover else 'handover = off'), sport=sport)
     if token:
         text += 'token = %s\n' % token
     b = h.start_baton(text)
@@ -530,7 +531,7 @@ def metrics_unique_while_old_workers_drain():
     if text_string_to_metric_families is None:
         raise H.Skip('python3-prometheus-client is not installed '
                      '(apt-get install python3-prometheus-client)')
-    b, port, sport = start('echo', nbackends=1, workers=2)
+    b, port, sport = start('echo', nbackends=1, workers=2, handover=False)
     old = b.workers()
     conns = []
     try:

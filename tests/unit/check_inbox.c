@@ -72,8 +72,22 @@ op_settled(void *arg)
 {
 }
 
+/* Sessions and hand-over requests: check_handover.c tests those. */
+static void
+op_session(void *arg, const struct chan_session *rec, int *fds, size_t nfds)
+{
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+static int
+op_handover(void *arg, const uint32_t *words, size_t n)
+{
+	return -1;
+}
+
 static const struct inbox_ops ops = {
-	op_take, op_servers, op_drain, op_settled
+	op_take, op_session, op_handover, op_servers, op_drain, op_settled
 };
 
 static void
@@ -81,7 +95,7 @@ setup(struct fixture *f)
 {
 	memset(f, 0, sizeof(*f));
 	chan_rig_open(&f->rig);
-	ck_assert_int_eq(inbox_init(&f->in, f->rig.base, f->rig.sv[0], 0, 1,
+	ck_assert_int_eq(inbox_init(&f->in, f->rig.base, f->rig.sv[0], 0, 1, 1,
 	    &ops, f), 0);
 }
 

@@ -668,6 +668,8 @@ fixture_init(struct fixture *f, int evil)
 	f->w[1].generation = 1;
 	f->w[1].state = "draining";
 	f->w[1].c = cnt(6, 5190, 3, 3, 7, 8);
+	f->w[1].ho = (struct stats_handover){ 1, 40, 3, 2, 1 };
+	f->v.sum.frontends[0].handed_over = 40;
 	f->v.workers = f->w;
 	f->v.nworkers = 2;
 	f->status[0] = SERVER_UP;
@@ -727,9 +729,9 @@ static const char *const top_extra[] = { "redispatched", "accept_paused",
     "accept_paused_s", "accept_pauses", NULL };
 static const char *const worker_keys[] = { "id", "pid", "generation",
     "state", "active", "total", "bytes_in", "bytes_out", NULL };
-static const char *const worker_extra[] = { "version", NULL };
+static const char *const worker_extra[] = { "version", "handover", NULL };
 static const char *const frontend_keys[] = { "name", "listen", "active",
-    "total", "errors", "bytes_in", "bytes_out", NULL };
+    "total", "errors", "handed_over", "bytes_in", "bytes_out", NULL };
 static const char *const backend_keys[] = { "name", "balance", "servers",
     NULL };
 static const char *const server_keys[] = { "name", "address", "status",
@@ -771,6 +773,18 @@ check_worker(const struct jval *w, const struct stats_worker *want)
 	jeq_u(w, "total", want->c.total);
 	jeq_u(w, "bytes_in", want->c.bytes_in);
 	jeq_u(w, "bytes_out", want->c.bytes_out);
+	if (want->ho.asked) {
+		const struct jval *ho = jget(w, "handover", J_OBJ);
+		const struct jval *st = jget(ho, "staying", J_OBJ);
+		jeq_u(ho, "moved", want->ho.moved);
+		jeq_u(ho, "waiting", want->ho.waiting);
+		jeq_u(st, "tls", want->ho.tls);
+		jeq_u(st, "server_gone", want->ho.pinned);
+	} else {
+		for (size_t i = 0; i < w->n; i++)
+			ck_assert_msg(strcmp(w->keys[i], "handover") != 0,
+			    "handover shown for a worker never asked");
+	}
 }
 
 static void
@@ -790,6 +804,7 @@ check_frontend(const struct jval *fe, const struct frontend_conf *fc,
 	jeq_u(fe, "active", c->active);
 	jeq_u(fe, "total", c->total);
 	jeq_u(fe, "errors", c->errors);
+	jeq_u(fe, "handed_over", c->handed_over);
 	jeq_u(fe, "bytes_in", c->bytes_in);
 	jeq_u(fe, "bytes_out", c->bytes_out);
 }
@@ -882,6 +897,8 @@ START_TEST(test_json_every_field)
 	ck_assert_ptr_nonnull(strstr(b.s, "\"status\": \"drain\""));
 	ck_assert_ptr_nonnull(strstr(b.s, "\"status\": \"down\""));
 	ck_assert_ptr_nonnull(strstr(b.s, "\"weight\": 3"));
+	ck_assert_ptr_nonnull(strstr(b.s, "\"handover\": {\"moved\": 40, "
+	    "\"waiting\": 3, \"staying\": {\"tls\": 2, \"server_gone\": 1}}"));
 	jfree(doc);
 	sbuf_free(&b);
 	fixture_free(&f);
