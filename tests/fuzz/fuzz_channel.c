@@ -58,6 +58,20 @@ fz_use(const struct chan_msg *m)
 	if (m->type == CHAN_STATS)
 		(void)stats_apply(&fz.table, m->stats, m->count, err,
 		    sizeof(err));
+	if (m->type == CHAN_SESSION && (chan_session_nfds(m->session) < 2 ||
+	    chan_conn_peer(&m->session->conn, &ss) == 0))
+		abort();
+	if (m->type == CHAN_HANDOVER) {
+		/* Every bit the counts name is inside the message. */
+		uint64_t bits = (uint64_t)m->words[CHAN_HO_NFE] +
+		    m->words[CHAN_HO_NSRV];
+		volatile uint32_t sum = 0;
+		if (CHAN_HO_BITS + (bits + 31) / 32 != m->count)
+			abort();
+		for (uint64_t i = 0; i < bits; i++)
+			sum += CHAN_HO_BIT(m->words, i);
+		(void)sum;
+	}
 }
 
 /* The decoder alone, on a buffer exactly as long as the message. */
