@@ -139,6 +139,13 @@ int	dispatch_accept(struct dispatch *d, int fd, const struct sockaddr *sa,
 int	dispatch_move(struct dispatch *d, int fd, struct dmove *mv,
 	    uint32_t fe);
 /*
+ * Send a moving session straight to target t, a worker of the current
+ * configuration (rebalancing), or, when that fails, queue it as
+ * dispatch_move() does. If t is taken back, it goes to another.
+ */
+int	dispatch_send_to(struct dispatch *d, struct dtarget *t, int fd,
+	    struct dmove *mv, uint32_t fe);
+/*
  * Send a moving session straight back to target t, its sender (mv->rec in
  * t's numbering), acknowledged like any other. The room owns fd and mv
  * from now on; -1 when the send failed and they are closed. If t is taken

@@ -241,6 +241,14 @@ handover_session(struct wproc *wp, const struct chan_session *cs, int *fds,
 		handover_return(m, wp, mv, fds[0]);
 		return 0;
 	}
+	if (wp->ho.to != NULL && wp->ho.to->t.open) {
+		/* Rebalancing: to the worker that has too few. */
+		if (dispatch_send_to(&m->d, &wp->ho.to->t, fds[0], mv,
+		    (uint32_t)fe) == -1)
+			log_warn("worker %d: a session it handed over is lost",
+			    wp->id);
+		return 0;
+	}
 	if (dispatch_move(&m->d, fds[0], mv, (uint32_t)fe) == -1)
 		log_warn("worker %d: a session it handed over is lost", wp->id);
 	handoff_flush(m);
@@ -262,6 +270,7 @@ handover_moved(struct wproc *wp, const struct chan_moved *mv)
 	wp->ho.granted = 0;
 	wp->ho.replied = 1;
 	wp->ho.last = *mv;
+	wp->ho.to = NULL;		/* a rebalancing asks once */
 	if (mv->sent == 0 && mv->waiting > 0)
 		handover_later(m, wp);
 	handover_tick(m);
@@ -274,6 +283,57 @@ handover_bye(struct wproc *wp)
 {
 	wp->ho.asked = 0;
 	wp->ho.granted = 0;
+}
+
+/* Open sessions of a current worker, by its latest report. */
+static uint64_t
+handover_load(const struct wproc *wp)
+{
+	return wp->st.all.active;
+}
+
+void
+handover_rebalance(struct wproc *to)
+{
+	struct master *m = to->m;
+	uint64_t sum = 0, n = 0, avg;
+
+	if (m->stopping || !m->cfg->handover || to->gen != m->gen)
+		return;
+	for (size_t i = 0; i < m->nworkers; i++) {
+		const struct wproc *wp = m->workers[i];
+		if (wp->gen != m->gen || wp->state != WP_RUNNING)
+			continue;
+		sum += handover_load(wp);
+		n++;
+	}
+	if (n < 2)
+		return;
+	avg = sum / n;
+	for (size_t i = 0; i < m->nworkers; i++) {
+		struct wproc *wp = m->workers[i];
+		uint64_t over = handover_load(wp) > avg ? handover_load(wp) -
+		    avg : 0;
+		if (wp == to || wp->gen != m->gen || wp->state != WP_RUNNING ||
+		    wp->ho.granted > 0 || over == 0)
+			continue;
+		if (over > HO_BATCH)
+			over = HO_BATCH;
+		if (handover_grant(m, wp, (uint32_t)over) == 0) {
+			wp->ho.to = to;
+			log_info("worker %d (pid %d): %llu sessions to move to "
+			    "worker %d", wp->id, (int)wp->pid,
+			    (unsigned long long)over, to->id);
+		}
+	}
+}
+
+void
+handover_forget(struct master *m, struct wproc *gone)
+{
+	for (size_t i = 0; i < m->nworkers; i++)
+		if (m->workers[i]->ho.to == gone)
+			m->workers[i]->ho.to = NULL;
 }
 
 void

@@ -75,6 +75,7 @@ struct wproc_ho {
 	unsigned		 later:1;	/* ask again after a pause */
 	uint32_t		 granted;	/* credit out, until CHAN_MOVED */
 	uint32_t		 arrived;	/* sessions on that credit */
+	struct wproc		*to;		/* rebalancing: where they go */
 	uint64_t		 moved;		/* sessions, in all */
 	struct chan_moved	 last;		/* its latest CHAN_MOVED */
 };
@@ -94,6 +95,7 @@ struct wproc {
 	struct dtarget		 t;		/* its channel, for dispatch */
 	struct stats_table	 st;		/* its latest report */
 	unsigned		 said_bye:1;	/* drains on its own */
+	unsigned		 replacement:1;	/* took a dead one's place */
 	struct wproc_ho		 ho;
 };
 
@@ -194,6 +196,13 @@ int	handover_session(struct wproc *wp, const struct chan_session *cs,
 	    int *fds, size_t nfds);
 int	handover_moved(struct wproc *wp, const struct chan_moved *mv);
 void	handover_bye(struct wproc *wp);
+/*
+ * wp took a dead worker's place: the other current workers send it
+ * sessions until every one holds about as many (by their reports).
+ */
+void	handover_rebalance(struct wproc *wp);
+/* wp is gone: nothing is sent its way any more. */
+void	handover_forget(struct master *m, struct wproc *wp);
 void	handover_view(const struct wproc *wp, struct stats_handover *out);
 
 /* wchild.c: in a new worker process; never returns */

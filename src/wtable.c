@@ -85,6 +85,7 @@ wproc_free(struct wproc *wp)
 			m->nworkers--;
 			break;
 		}
+	handover_forget(m, wp);
 	dispatch_detach(&m->d, &wp->t);
 	(void)dispatch_take_back(&m->d, &wp->t, 1);
 	dtarget_free(&wp->t);
@@ -155,6 +156,8 @@ wproc_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 	case CHAN_READY:
 		if (wp->state == WP_STARTING)
 			wp->state = WP_RUNNING;
+		if (wp->replacement)
+			handover_rebalance(wp);
 		return 0;
 	case CHAN_STATS:
 		wproc_stats(wp, &msg);
@@ -272,6 +275,7 @@ wproc_replace(struct wproc *wp)
 		return;
 	}
 	nw->backoff_ms = wp->backoff_ms;
+	nw->replacement = 1;
 	wproc_spawn(nw);
 }
 
@@ -534,10 +538,13 @@ wproc_reaped(struct wproc *wp, int status)
 	stats_table_add_mapped(&m->retired, &wp->st, &wp->gen->map, 1);
 	stats_table_zero(&wp->st);
 	wp->pid = -1;
-	if (m->stopping || wp->gen != m->gen || was == WP_DRAINING)
+	if (m->stopping || wp->gen != m->gen || was == WP_DRAINING) {
 		wproc_free(wp);
-	else
+	} else {
+		wp->replacement = 1;
+		memset(&wp->ho, 0, sizeof(wp->ho));
 		wproc_respawn_later(wp);
+	}
 	if (m->stopping && !wtable_left(m))
 		event_base_loopexit(m->base, NULL);
 	handoff_flush(m);

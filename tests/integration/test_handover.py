@@ -425,6 +425,38 @@ def sender_answers_late():
     stopped_sender(kill=False)
 
 
+@h.case(timeout=90)
+def replaced_worker_gets_its_share():
+    """A worker dies and its replacement starts empty: the survivor hands
+    it sessions until both hold about as many."""
+    p = Proxy(echo_servers(2), workers=2)
+    stop = threading.Event()
+    n = 20
+    streams = start_streams(p.port, n, stop)
+    try:
+        p.wait_active(n)
+        time.sleep(1.1)     # lived long enough: replaced without back-off
+        victim = p.b.workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        p.b.wait_workers(2, exclude=[victim])
+
+        def shares():
+            ws = [w for w in p.stats()['workers']
+                  if w['state'] == 'running']
+            return len(ws) == 2 and sorted(w['active'] for w in ws)
+        got = H.poll_until(lambda: shares() and min(shares()) > 0 and
+                           shares(), 5, 'the replacement to get sessions')
+        check(abs(got[0] - got[1]) <= 1 and sum(got) > 0,
+              'shares after the replacement: %r' % got)
+        print('  after the replacement: %r sessions per worker' % got)
+    finally:
+        results = finish(streams, stop)
+    check_prefixes(results)
+    ok = results.count('ok')
+    check(ok == sum(got), '%d streams intact, want the %d that lived'
+          % (ok, sum(got)))
+
+
 @h.case(timeout=60)
 def handover_off_sessions_stay():
     p = Proxy(echo_servers(1), workers=1, handover='off')
