@@ -30,6 +30,63 @@
 #define HO_HOLD_MAX	256	/* sessions queued here or granted */
 #define HO_LATER_MS	100	/* nothing could move: ask again after */
 
+/*
+ * Whoever is asked for sessions: an old worker, or one the previous
+ * binary left (an orphan, after an upgrade). Its frontends and servers,
+ * by its own numbering, mapped onto the current configuration.
+ */
+struct ho_peer {
+	struct master		*m;
+	const char		*what;		/* for the log */
+	int			 id;
+	int			 chan;
+	struct wproc_ho		*ho;
+	size_t			 nfe, nsrv;
+	const size_t		*fe_map;	/* STATS_NOWHERE: gone */
+	const size_t		*srv_map;
+	const uint8_t		*srv_same;	/* NULL: compare cfg's */
+	const struct config	*cfg;		/* its own, or NULL */
+	struct dtarget		*t;		/* to send sessions back */
+};
+
+static void
+peer_of_wproc(struct wproc *wp, struct ho_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->m = wp->m;
+	p->what = "worker";
+	p->id = wp->id;
+	p->chan = wp->chan;
+	p->ho = &wp->ho;
+	p->cfg = wp->gen->cfg;
+	p->nfe = wp->gen->cfg->nfrontends;
+	p->nsrv = wp->gen->cfg->nservers;
+	if (wp->gen->map.nfrontends == p->nfe &&
+	    wp->gen->map.nservers == p->nsrv) {
+		p->fe_map = wp->gen->map.frontends;
+		p->srv_map = wp->gen->map.servers;
+	}
+	p->t = &wp->t;
+}
+
+static void
+peer_of_orphan(struct orphan *o, struct ho_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->m = o->m;
+	p->what = "worker of the old binary";
+	p->id = o->id;
+	p->chan = o->chan;
+	p->ho = &o->ho;
+	if (o->named && o->fe_map != NULL) {
+		p->nfe = o->nfe;
+		p->nsrv = o->nsrv;
+		p->fe_map = o->fe_map;
+		p->srv_map = o->srv_map;
+		p->srv_same = o->srv_same;
+	}
+}
+
 static int
 handover_asks(const struct master *m, const struct wproc *wp)
 {
@@ -64,60 +121,73 @@ handover_server(const struct config *cfg, size_t i)
 	return NULL;
 }
 
+/* Server i of p, at the same address in the current configuration. */
+static int
+handover_same(const struct ho_peer *p, size_t i)
+{
+	const struct server_conf *a, *b;
+
+	if (p->srv_same != NULL)
+		return p->srv_same[i];
+	a = handover_server(p->cfg, i);
+	b = handover_server(p->m->cfg, p->srv_map[i]);
+	return a != NULL && b != NULL && addr_equal(&a->addr, &b->addr);
+}
+
 /*
- * wp's frontends and servers that may move: those the current
+ * p's frontends and servers that may move: those the current
  * configuration has, by name, a server at the same address too.
  */
 static void
-handover_bits(const struct master *m, const struct wproc *wp,
-    uint32_t *words)
+handover_bits(const struct ho_peer *p, uint32_t *words)
 {
-	const struct config *old = wp->gen->cfg;
-	const struct stats_map *map = &wp->gen->map;
-	size_t nfe = old->nfrontends;
-
-	for (size_t i = 0; i < nfe && i < map->nfrontends; i++)
-		if (map->frontends[i] != STATS_NOWHERE)
+	for (size_t i = 0; i < p->nfe; i++)
+		if (p->fe_map[i] != STATS_NOWHERE)
 			words[CHAN_HO_BITS + i / 32] |= 1U << (i % 32);
-	for (size_t i = 0; i < old->nservers && i < map->nservers; i++) {
-		const struct server_conf *a, *b;
-		size_t bit = nfe + i;
-		if (map->servers[i] == STATS_NOWHERE)
-			continue;
-		a = handover_server(old, i);
-		b = handover_server(m->cfg, map->servers[i]);
-		if (a != NULL && b != NULL && addr_equal(&a->addr, &b->addr))
+	for (size_t i = 0; i < p->nsrv; i++) {
+		size_t bit = p->nfe + i;
+		if (p->srv_map[i] != STATS_NOWHERE && handover_same(p, i))
 			words[CHAN_HO_BITS + bit / 32] |= 1U << (bit % 32);
 	}
 }
 
-/* Grant wp credit for n sessions. Returns 0, or -1 when not sent. */
+/* Grant p credit for n sessions. Returns 0, or -1 when not sent. */
 static int
-handover_grant(struct master *m, struct wproc *wp, uint32_t n)
+handover_grant_peer(struct ho_peer *p, uint32_t n)
 {
 	uint32_t words[CHAN_HO_WORDS_MAX];
 	char buf[CHAN_MSG_MAX];
-	const struct config *old = wp->gen->cfg;
-	size_t bits = old->nfrontends + old->nservers;
+	size_t bits = p->nfe + p->nsrv;
 	size_t count = CHAN_HO_BITS + (bits + 31) / 32, len;
 
-	if (count > CHAN_HO_WORDS_MAX) {
-		log_warnx("worker %d: too many servers to hand sessions over: "
-		    "they drain", wp->id);
-		wp->ho.asked = 0;
+	if (p->fe_map == NULL || count > CHAN_HO_WORDS_MAX) {
+		log_warnx("%s %d: its sessions cannot be handed over (%s): "
+		    "they drain", p->what, p->id, p->fe_map == NULL ?
+		    "its names are not known" : "too many servers");
+		p->ho->asked = 0;
 		return -1;
 	}
 	memset(words, 0, count * sizeof(*words));
 	words[CHAN_HO_CREDIT] = n;
-	words[CHAN_HO_NFE] = (uint32_t)old->nfrontends;
-	words[CHAN_HO_NSRV] = (uint32_t)old->nservers;
-	handover_bits(m, wp, words);
+	words[CHAN_HO_NFE] = (uint32_t)p->nfe;
+	words[CHAN_HO_NSRV] = (uint32_t)p->nsrv;
+	handover_bits(p, words);
 	len = chan_encode(buf, sizeof(buf), CHAN_HANDOVER, words, count);
-	if (len == 0 || chan_send(wp->chan, buf, len, NULL, 0) == -1)
+	if (len == 0 || chan_send(p->chan, buf, len, NULL, 0) == -1)
 		return -1;
-	wp->ho.granted = n;
-	wp->ho.arrived = 0;
+	p->ho->granted = n;
+	p->ho->arrived = 0;
 	return 0;
+}
+
+static int
+handover_grant(struct master *m, struct wproc *wp, uint32_t n)
+{
+	struct ho_peer p;
+
+	(void)m;
+	peer_of_wproc(wp, &p);
+	return handover_grant_peer(&p, n);
 }
 
 /* A current worker that takes sockets: somewhere for sessions to go. */
@@ -131,35 +201,56 @@ handover_has_target(const struct master *m)
 }
 
 static void
-handover_later(struct master *m, struct wproc *wp)
+handover_later(struct master *m, struct wproc_ho *ho)
 {
 	struct timeval tv = { 0, HO_LATER_MS * 1000 };
 
-	wp->ho.later = 1;
+	ho->later = 1;
 	evtimer_add(m->handover_ev, &tv);
+}
+
+/* Whether ho may be granted credit now. */
+static int
+handover_wants(const struct wproc_ho *ho)
+{
+	return ho->asked && ho->granted == 0 && !ho->later &&
+	    (!ho->replied || ho->last.waiting > 0);
 }
 
 void
 handover_tick(struct master *m)
 {
 	uint64_t held = m->d.moving;
+	struct ho_peer p;
 
-	if (m->stopping || !m->cfg->handover || !handover_has_target(m))
+	if (m->stopping || m->upgrading || !m->cfg->handover ||
+	    !handover_has_target(m))
 		return;
 	for (size_t i = 0; i < m->nworkers; i++)
 		held += m->workers[i]->ho.granted;
-	for (size_t i = 0; i < m->nworkers && held < HO_HOLD_MAX; i++) {
-		struct wproc *wp = m->workers[i];
+	for (size_t i = 0; i < m->norphans; i++)
+		held += m->orphans[i]->ho.granted;
+	for (size_t i = 0; i < m->nworkers + m->norphans &&
+	    held < HO_HOLD_MAX; i++) {
 		uint32_t n = HO_HOLD_MAX - held < HO_BATCH ?
 		    (uint32_t)(HO_HOLD_MAX - held) : HO_BATCH;
-		if (!handover_asks(m, wp) || wp->ho.granted > 0 ||
-		    wp->ho.later || (wp->ho.replied &&
-		    wp->ho.last.waiting == 0))
+		if (i < m->nworkers) {
+			struct wproc *wp = m->workers[i];
+			if (!handover_asks(m, wp))
+				continue;
+			peer_of_wproc(wp, &p);
+		} else {
+			struct orphan *o = m->orphans[i - m->nworkers];
+			if (o->chan == -1)
+				continue;
+			peer_of_orphan(o, &p);
+		}
+		if (!handover_wants(p.ho))
 			continue;
-		if (handover_grant(m, wp, n) == 0)
+		if (handover_grant_peer(&p, n) == 0)
 			held += n;
-		else if (wp->ho.asked)
-			handover_later(m, wp);	/* its channel is full */
+		else if (p.ho->asked)
+			handover_later(m, p.ho);	/* its channel is full */
 	}
 }
 
@@ -170,6 +261,8 @@ handover_later_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (size_t i = 0; i < m->nworkers; i++)
 		m->workers[i]->ho.later = 0;
+	for (size_t i = 0; i < m->norphans; i++)
+		m->orphans[i]->ho.later = 0;
 	handover_tick(m);
 }
 
@@ -188,93 +281,135 @@ handover_free(struct master *m)
 	m->handover_ev = NULL;
 }
 
-/*
- * A session whose frontend the current configuration no longer has (a
- * reload came between the grant and the session): back to its worker,
- * which runs it on.
- */
+/* Close what came with a session that goes nowhere. */
 static void
-handover_return(struct master *m, struct wproc *wp, struct dmove *mv,
-    int fd)
+handover_drop(int *fds, size_t nfds)
 {
-	if (dispatch_return(&m->d, &wp->t, fd, mv) == -1)
-		log_warn("worker %d: a session it handed over could not go "
-		    "back to it", wp->id);
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+/*
+ * One session from p, its indices p's own. A session whose frontend the
+ * current configuration no longer has (a reload came between the grant
+ * and the session) goes back to its sender, which runs it on.
+ */
+static int
+handover_session_peer(struct ho_peer *p, struct wproc *to,
+    const struct chan_session *cs, int *fds, size_t nfds)
+{
+	struct master *m = p->m;
+	struct dmove *mv;
+	size_t fe;
+
+	if (p->ho->arrived >= p->ho->granted || p->fe_map == NULL ||
+	    cs->conn.frontend >= p->nfe || (cs->server != CHAN_NO_SERVER &&
+	    cs->server >= p->nsrv)) {
+		log_warnx("%s %d: a session it had no credit for, or of no "
+		    "frontend or server of its own", p->what, p->id);
+		handover_drop(fds, nfds);
+		return -1;
+	}
+	p->ho->arrived++;
+	p->ho->moved++;
+	if ((mv = calloc(1, sizeof(*mv))) == NULL) {
+		log_warn("%s %d: a session it handed over is lost", p->what,
+		    p->id);
+		handover_drop(fds, nfds);
+		return 0;
+	}
+	mv->rec = *cs;
+	for (size_t i = 0; i < 3; i++)
+		mv->fds[i] = i + 1 < nfds ? fds[i + 1] : -1;
+	fe = p->fe_map[cs->conn.frontend];
+	mv->server = cs->server != CHAN_NO_SERVER &&
+	    p->srv_map[cs->server] != STATS_NOWHERE ?
+	    (uint32_t)p->srv_map[cs->server] : CHAN_NO_SERVER;
+	if (fe == STATS_NOWHERE) {
+		if (p->t == NULL ||
+		    dispatch_return(&m->d, p->t, fds[0], mv) == -1)
+			log_warnx("%s %d: a session of a removed frontend "
+			    "could not go back to it", p->what, p->id);
+		if (p->t == NULL) {
+			dmove_free(mv);
+			close(fds[0]);
+		}
+		return 0;
+	}
+	if (to != NULL && to->t.open) {
+		/* Rebalancing: to the worker that has too few. */
+		if (dispatch_send_to(&m->d, &to->t, fds[0], mv,
+		    (uint32_t)fe) == -1)
+			log_warn("%s %d: a session it handed over is lost",
+			    p->what, p->id);
+		return 0;
+	}
+	if (dispatch_move(&m->d, fds[0], mv, (uint32_t)fe) == -1)
+		log_warn("%s %d: a session it handed over is lost", p->what,
+		    p->id);
+	handoff_flush(m);
+	return 0;
 }
 
 int
 handover_session(struct wproc *wp, const struct chan_session *cs, int *fds,
     size_t nfds)
 {
-	struct master *m = wp->m;
-	const struct stats_map *map = &wp->gen->map;
-	struct dmove *mv;
-	size_t fe;
+	struct ho_peer p;
 
-	if (wp->ho.arrived >= wp->ho.granted ||
-	    cs->conn.frontend >= wp->gen->cfg->nfrontends ||
-	    (cs->server != CHAN_NO_SERVER && cs->server >=
-	    wp->gen->cfg->nservers)) {
-		log_warnx("worker %d: a session it had no credit for, or of "
-		    "no frontend or server of its own", wp->id);
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
+	peer_of_wproc(wp, &p);
+	return handover_session_peer(&p, wp->ho.to, cs, fds, nfds);
+}
+
+int
+handover_orphan_session(struct orphan *o, const struct chan_session *cs,
+    int *fds, size_t nfds)
+{
+	struct ho_peer p;
+
+	peer_of_orphan(o, &p);
+	return handover_session_peer(&p, NULL, cs, fds, nfds);
+}
+
+static int
+handover_moved_peer(struct ho_peer *p, const struct chan_moved *mv)
+{
+	struct wproc_ho *ho = p->ho;
+
+	if (ho->granted == 0) {
+		log_warnx("%s %d: hand-over report without credit", p->what,
+		    p->id);
 		return -1;
 	}
-	wp->ho.arrived++;
-	wp->ho.moved++;
-	if ((mv = calloc(1, sizeof(*mv))) == NULL) {
-		log_warn("worker %d: a session it handed over is lost", wp->id);
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		return 0;
-	}
-	mv->rec = *cs;
-	for (size_t i = 0; i < 3; i++)
-		mv->fds[i] = i + 1 < nfds ? fds[i + 1] : -1;
-	fe = cs->conn.frontend < map->nfrontends ?
-	    map->frontends[cs->conn.frontend] : STATS_NOWHERE;
-	mv->server = cs->server < map->nservers &&
-	    map->servers[cs->server] != STATS_NOWHERE ?
-	    (uint32_t)map->servers[cs->server] : CHAN_NO_SERVER;
-	if (fe == STATS_NOWHERE) {
-		handover_return(m, wp, mv, fds[0]);
-		return 0;
-	}
-	if (wp->ho.to != NULL && wp->ho.to->t.open) {
-		/* Rebalancing: to the worker that has too few. */
-		if (dispatch_send_to(&m->d, &wp->ho.to->t, fds[0], mv,
-		    (uint32_t)fe) == -1)
-			log_warn("worker %d: a session it handed over is lost",
-			    wp->id);
-		return 0;
-	}
-	if (dispatch_move(&m->d, fds[0], mv, (uint32_t)fe) == -1)
-		log_warn("worker %d: a session it handed over is lost", wp->id);
-	handoff_flush(m);
+	if (mv->sent != ho->arrived)
+		log_warnx("%s %d: says %u sessions handed over, %u came",
+		    p->what, p->id, mv->sent, ho->arrived);
+	ho->granted = 0;
+	ho->replied = 1;
+	ho->last = *mv;
+	ho->to = NULL;		/* a rebalancing asks once */
+	if (mv->sent == 0 && mv->waiting > 0)
+		handover_later(p->m, ho);
+	handover_tick(p->m);
 	return 0;
 }
 
 int
 handover_moved(struct wproc *wp, const struct chan_moved *mv)
 {
-	struct master *m = wp->m;
+	struct ho_peer p;
 
-	if (wp->ho.granted == 0) {
-		log_warnx("worker %d: hand-over report without credit", wp->id);
-		return -1;
-	}
-	if (mv->sent != wp->ho.arrived)
-		log_warnx("worker %d: says %u sessions handed over, %u came",
-		    wp->id, mv->sent, wp->ho.arrived);
-	wp->ho.granted = 0;
-	wp->ho.replied = 1;
-	wp->ho.last = *mv;
-	wp->ho.to = NULL;		/* a rebalancing asks once */
-	if (mv->sent == 0 && mv->waiting > 0)
-		handover_later(m, wp);
-	handover_tick(m);
-	return 0;
+	peer_of_wproc(wp, &p);
+	return handover_moved_peer(&p, mv);
+}
+
+int
+handover_orphan_moved(struct orphan *o, const struct chan_moved *mv)
+{
+	struct ho_peer p;
+
+	peer_of_orphan(o, &p);
+	return handover_moved_peer(&p, mv);
 }
 
 /* The worker said bye: it reads nothing more, so it is asked no more. */
@@ -337,14 +472,14 @@ handover_forget(struct master *m, struct wproc *gone)
 }
 
 void
-handover_view(const struct wproc *wp, struct stats_handover *out)
+handover_view(const struct wproc_ho *ho, struct stats_handover *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!wp->ho.asked && wp->ho.moved == 0)
+	if (!ho->asked && ho->moved == 0)
 		return;
 	out->asked = 1;
-	out->moved = wp->ho.moved;
-	out->waiting = wp->ho.last.waiting;
-	out->tls = wp->ho.last.tls;
-	out->pinned = wp->ho.last.pinned;
+	out->moved = ho->moved;
+	out->waiting = ho->last.waiting;
+	out->tls = ho->last.tls;
+	out->pinned = ho->last.pinned;
 }

@@ -37,6 +37,25 @@ struct event_base;
 struct health;
 struct lset;
 
+/* An old worker's part in a hand-over (handover.c). */
+struct wproc_ho {
+	unsigned		 asked:1;	/* its sessions are wanted */
+	unsigned		 replied:1;	/* a CHAN_MOVED since asked */
+	unsigned		 later:1;	/* ask again after a pause */
+	uint32_t		 granted;	/* credit out, until CHAN_MOVED */
+	uint32_t		 arrived;	/* sessions on that credit */
+	struct wproc		*to;		/* rebalancing: where they go */
+	uint64_t		 moved;		/* sessions, in all */
+	struct chan_moved	 last;		/* its latest CHAN_MOVED */
+};
+
+/* One server of an orphan's configuration, as the old image named it. */
+struct orphan_srv {
+	char			*backend;
+	char			*name;
+	char			*addr;		/* as written */
+};
+
 /* A worker of the binary that exec'd this one: draining, reaped here. */
 struct orphan {
 	struct master		*m;
@@ -47,6 +66,17 @@ struct orphan {
 	int			 chan;		/* -1 once closed */
 	struct event		*ev;
 	struct stat_counters	 c;		/* its latest report */
+	/* Its configuration's names, when the old image said them (the
+	 * upgrade state), and where they stand in the current one. */
+	char			**fe_names;
+	size_t			 nfe;
+	struct orphan_srv	*srv;
+	size_t			 nsrv;
+	int			 named;		/* the list is complete */
+	size_t			*fe_map;	/* STATS_NOWHERE: gone */
+	size_t			*srv_map;
+	uint8_t			*srv_same;	/* at the same address */
+	struct wproc_ho		 ho;
 };
 
 #define KILL_GRACE_S	5	/* past drain_timeout, before SIGKILL */
@@ -67,18 +97,6 @@ enum wproc_state {
 };
 
 struct master;
-
-/* An old worker's part in a hand-over (handover.c). */
-struct wproc_ho {
-	unsigned		 asked:1;	/* its sessions are wanted */
-	unsigned		 replied:1;	/* a CHAN_MOVED since asked */
-	unsigned		 later:1;	/* ask again after a pause */
-	uint32_t		 granted;	/* credit out, until CHAN_MOVED */
-	uint32_t		 arrived;	/* sessions on that credit */
-	struct wproc		*to;		/* rebalancing: where they go */
-	uint64_t		 moved;		/* sessions, in all */
-	struct chan_moved	 last;		/* its latest CHAN_MOVED */
-};
 
 /* A worker process (or its empty slot) as the master sees it. */
 struct wproc {
@@ -195,6 +213,10 @@ void	handover_tick(struct master *m);
 int	handover_session(struct wproc *wp, const struct chan_session *cs,
 	    int *fds, size_t nfds);
 int	handover_moved(struct wproc *wp, const struct chan_moved *mv);
+/* The same from an orphan; its names must have been mapped. */
+int	handover_orphan_session(struct orphan *o, const struct chan_session *cs,
+	    int *fds, size_t nfds);
+int	handover_orphan_moved(struct orphan *o, const struct chan_moved *mv);
 void	handover_bye(struct wproc *wp);
 /*
  * wp took a dead worker's place: the other current workers send it
@@ -203,7 +225,7 @@ void	handover_bye(struct wproc *wp);
 void	handover_rebalance(struct wproc *wp);
 /* wp is gone: nothing is sent its way any more. */
 void	handover_forget(struct master *m, struct wproc *wp);
-void	handover_view(const struct wproc *wp, struct stats_handover *out);
+void	handover_view(const struct wproc_ho *ho, struct stats_handover *out);
 
 /* wchild.c: in a new worker process; never returns */
 void	wchild_run(struct master *m, struct wproc *wp, int chan)

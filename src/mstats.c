@@ -62,7 +62,7 @@ master_stats_view(void *arg, struct stats_view *v)
 		ws->c = wp->st.all;
 		ws->c.total = wp->t.acked;
 		ws->version = PACKAGE_VERSION;
-		handover_view(wp, &ws->ho);
+		handover_view(&wp->ho, &ws->ho);
 		n++;
 	}
 	/* The old binary's, after an upgrade: draining, not reporting. */
@@ -75,6 +75,7 @@ master_stats_view(void *arg, struct stats_view *v)
 		v->workers[n].state = "draining";
 		v->workers[n].version = o->version;
 		v->workers[n].c = o->c;
+		handover_view(&o->ho, &v->workers[n].ho);
 	}
 	master_view_counts(m, v);
 	gettimeofday(&now, NULL);

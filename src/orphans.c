@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -52,6 +53,12 @@ orphan_read_cb(evutil_socket_t fd, short what, void *arg)
 				close(fds[k]);
 			continue;
 		}
+		if (msg.type == CHAN_SESSION &&
+		    handover_orphan_session(o, msg.session, fds, nfds) == -1)
+			o->ho.asked = 0;	/* its sessions drain there */
+		if (msg.type == CHAN_MOVED &&
+		    handover_orphan_moved(o, &msg.moved) == -1)
+			o->ho.asked = 0;
 		if (msg.type != CHAN_STATS)
 			continue;	/* ACK, BYE: nothing of ours is left */
 		for (size_t k = 0; k < msg.count; k++)
@@ -123,6 +130,156 @@ orphan_adopt(struct master *m, pid_t pid, unsigned gen, int id,
 	orphan_backstop(m);
 }
 
+/* Its names are forgotten: nothing more is asked of it. */
+static void
+orphan_unname(struct orphan *o)
+{
+	for (size_t i = 0; i < o->nfe; i++)
+		free(o->fe_names[i]);
+	for (size_t i = 0; i < o->nsrv; i++) {
+		free(o->srv[i].backend);
+		free(o->srv[i].name);
+		free(o->srv[i].addr);
+	}
+	free(o->fe_names);
+	free(o->srv);
+	free(o->fe_map);
+	free(o->srv_map);
+	free(o->srv_same);
+	o->fe_names = NULL;
+	o->srv = NULL;
+	o->fe_map = o->srv_map = NULL;
+	o->srv_same = NULL;
+	o->nfe = o->nsrv = 0;
+	o->named = 0;
+	o->ho.asked = 0;
+}
+
+static void
+orphan_free(struct orphan *o)
+{
+	orphan_close_chan(o);
+	orphan_unname(o);
+	free(o);
+}
+
+/* The orphan adopted last, whose names the state lists next. */
+static struct orphan *
+orphan_last(struct master *m)
+{
+	struct orphan *o = m->norphans > 0 ? m->orphans[m->norphans - 1] :
+	    NULL;
+
+	return o != NULL && !o->named ? o : NULL;
+}
+
+void
+orphan_name_frontend(struct master *m, size_t i, const char *name)
+{
+	struct orphan *o = orphan_last(m);
+	char **v;
+
+	if (o == NULL || i != o->nfe)
+		return;		/* out of order: it stays unnamed */
+	if ((v = realloc(o->fe_names, (o->nfe + 1) * sizeof(*v))) == NULL)
+		return;
+	o->fe_names = v;
+	if ((v[o->nfe] = strdup(name)) != NULL)
+		o->nfe++;
+}
+
+void
+orphan_name_server(struct master *m, size_t i, const char *backend,
+    const char *name, const char *addr)
+{
+	struct orphan *o = orphan_last(m);
+	struct orphan_srv *v, *s;
+
+	if (o == NULL || i != o->nsrv)
+		return;
+	if ((v = realloc(o->srv, (o->nsrv + 1) * sizeof(*v))) == NULL)
+		return;
+	o->srv = v;
+	s = &v[o->nsrv];
+	s->backend = strdup(backend);
+	s->name = strdup(name);
+	s->addr = strdup(addr);
+	if (s->backend == NULL || s->name == NULL || s->addr == NULL) {
+		free(s->backend);
+		free(s->name);
+		free(s->addr);
+		return;
+	}
+	o->nsrv++;
+}
+
+/* o's names onto cfg: by name, a server also at the same address. */
+static int
+orphan_map(struct orphan *o, const struct config *cfg)
+{
+	free(o->fe_map);
+	free(o->srv_map);
+	free(o->srv_same);
+	o->fe_map = calloc(o->nfe + 1, sizeof(*o->fe_map));
+	o->srv_map = calloc(o->nsrv + 1, sizeof(*o->srv_map));
+	o->srv_same = calloc(o->nsrv + 1, 1);
+	if (o->fe_map == NULL || o->srv_map == NULL || o->srv_same == NULL)
+		return -1;
+	for (size_t i = 0; i < o->nfe; i++) {
+		o->fe_map[i] = STATS_NOWHERE;
+		for (size_t j = 0; j < cfg->nfrontends; j++)
+			if (strcmp(o->fe_names[i], cfg->frontends[j].name) == 0)
+				o->fe_map[i] = j;
+	}
+	for (size_t i = 0; i < o->nsrv; i++) {
+		o->srv_map[i] = STATS_NOWHERE;
+		for (size_t b = 0; b < cfg->nbackends; b++) {
+			const struct backend_conf *bc = &cfg->backends[b];
+			if (strcmp(bc->name, o->srv[i].backend) != 0)
+				continue;
+			for (size_t j = 0; j < bc->nservers; j++) {
+				if (strcmp(bc->servers[j].name,
+				    o->srv[i].name) != 0)
+					continue;
+				o->srv_map[i] = bc->server_base + j;
+				o->srv_same[i] = strcmp(bc->servers[j].addr_text,
+				    o->srv[i].addr) == 0;
+			}
+		}
+	}
+	return 0;
+}
+
+void
+orphan_named(struct master *m)
+{
+	struct orphan *o = orphan_last(m);
+
+	if (o == NULL)
+		return;
+	o->named = 1;
+	if (orphan_map(o, m->cfg) == -1) {
+		log_warn("worker %d (pid %d) of the old binary", o->id,
+		    (int)o->pid);
+		orphan_unname(o);
+		return;
+	}
+	o->ho.asked = m->cfg->handover && o->chan != -1;
+}
+
+void
+orphans_remap(struct master *m)
+{
+	for (size_t i = 0; i < m->norphans; i++) {
+		struct orphan *o = m->orphans[i];
+		if (o->named && orphan_map(o, m->cfg) == -1) {
+			log_warn("worker %d (pid %d) of the old binary", o->id,
+			    (int)o->pid);
+			orphan_unname(o);
+		}
+	}
+}
+
 void
 orphan_reaped(struct master *m, pid_t pid)
 {
@@ -133,8 +290,7 @@ orphan_reaped(struct master *m, pid_t pid)
 			continue;
 		log_info("worker %d (pid %d, generation %u, baton %s) "
 		    "finished", o->id, (int)pid, o->generation, o->version);
-		orphan_close_chan(o);
-		free(o);
+		orphan_free(o);
 		m->orphans[i] = m->orphans[--m->norphans];
 		if (m->norphans == 0 && m->orphan_ev != NULL)
 			evtimer_del(m->orphan_ev);
@@ -158,10 +314,8 @@ orphans_logfd(struct master *m, int fd)
 void
 orphans_free(struct master *m)
 {
-	for (size_t i = 0; i < m->norphans; i++) {
-		orphan_close_chan(m->orphans[i]);
-		free(m->orphans[i]);
-	}
+	for (size_t i = 0; i < m->norphans; i++)
+		orphan_free(m->orphans[i]);
 	free(m->orphans);
 	m->orphans = NULL;
 	m->norphans = 0;

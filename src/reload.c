@@ -226,6 +226,7 @@ reload_commit(struct master *m, struct reload *r)
 	m->cfg = r->cfg;
 	m->generation = r->gen->id;
 	reload_remap_generations(m);
+	orphans_remap(m);
 	wtable_drain_old(m);
 	gen_unref(old);
 	log_set_level(m->cfg->log_level);

@@ -175,7 +175,11 @@ upgrade_check(struct master *m)
 	return 0;
 }
 
-/* Every accepted socket is in a worker's hands. */
+/*
+ * Every accepted socket and moving session is in a worker's hands, and
+ * no worker may send one more (its hand-over credit is spent): what
+ * came after the exec would find no credit and be closed.
+ */
 static int
 upgrade_quiet(const struct master *m)
 {
@@ -183,6 +187,12 @@ upgrade_quiet(const struct master *m)
 		return 0;
 	for (size_t i = 0; i < m->d.nt; i++)
 		if (m->d.t[i]->unacked.n > 0)
+			return 0;
+	for (size_t i = 0; i < m->nworkers; i++)
+		if (m->workers[i]->ho.granted > 0)
+			return 0;
+	for (size_t i = 0; i < m->norphans; i++)
+		if (m->orphans[i]->ho.granted > 0)
 			return 0;
 	return 1;
 }
@@ -195,6 +205,38 @@ set_cloexec(int fd, int on)
 	if (fl == -1)
 		return -1;
 	return fcntl(fd, F_SETFD, on ? fl | FD_CLOEXEC : fl & ~FD_CLOEXEC);
+}
+
+/*
+ * The names of a worker's configuration, frontends and then servers in
+ * its own order, so the new image can ask it for its live sessions.
+ */
+static void
+upgrade_write_names(const struct config *cfg, FILE *fp)
+{
+	for (size_t i = 0; i < cfg->nfrontends; i++)
+		fprintf(fp, "wfe %zu %s\n", i, cfg->frontends[i].name);
+	for (size_t b = 0; b < cfg->nbackends; b++) {
+		const struct backend_conf *bc = &cfg->backends[b];
+		for (size_t j = 0; j < bc->nservers; j++)
+			fprintf(fp, "wsrv %zu %s %s %s\n", bc->server_base + j,
+			    bc->name, bc->servers[j].name,
+			    bc->servers[j].addr_text);
+	}
+	fprintf(fp, "wend\n");
+}
+
+static void
+upgrade_write_orphan_names(const struct orphan *o, FILE *fp)
+{
+	if (!o->named)
+		return;
+	for (size_t i = 0; i < o->nfe; i++)
+		fprintf(fp, "wfe %zu %s\n", i, o->fe_names[i]);
+	for (size_t i = 0; i < o->nsrv; i++)
+		fprintf(fp, "wsrv %zu %s %s %s\n", i, o->srv[i].backend,
+		    o->srv[i].name, o->srv[i].addr);
+	fprintf(fp, "wend\n");
 }
 
 /* What the new image needs to know, by name; see upgrade_adopt(). */
@@ -231,6 +273,8 @@ upgrade_write_state(struct master *m, FILE *fp)
 		    (unsigned long long)(c->errors - refused),
 		    (unsigned long long)c->bytes_in,
 		    (unsigned long long)c->bytes_out);
+		fprintf(fp, "handed_over %s %llu\n", cfg->frontends[i].name,
+		    (unsigned long long)c->handed_over);
 	}
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct backend_conf *b = &cfg->backends[i];
@@ -249,15 +293,18 @@ upgrade_write_state(struct master *m, FILE *fp)
 	for (size_t i = 0; i < m->nworkers; i++) {
 		const struct wproc *wp = m->workers[i];
 
-		if (wp->state != WP_EMPTY)
-			fprintf(fp, "worker %d %u %d %s %d\n", (int)wp->pid,
-			    wp->gen->id, wp->id, PACKAGE_VERSION, wp->chan);
+		if (wp->state == WP_EMPTY)
+			continue;
+		fprintf(fp, "worker %d %u %d %s %d\n", (int)wp->pid,
+		    wp->gen->id, wp->id, PACKAGE_VERSION, wp->chan);
+		upgrade_write_names(wp->gen->cfg, fp);
 	}
 	for (size_t i = 0; i < m->norphans; i++) {
 		const struct orphan *o = m->orphans[i];
 
 		fprintf(fp, "worker %d %u %d %s %d\n", (int)o->pid,
 		    o->generation, o->id, o->version, o->chan);
+		upgrade_write_orphan_names(o, fp);
 	}
 	for (size_t i = 0; m->ls != NULL && i < m->ls->n; i++)
 		fprintf(fp, "listen %d\n", m->ls->v[i]->fd);
@@ -288,6 +335,7 @@ upgrade_resume(struct master *m, const char *why)
 {
 	log_error("upgrade failed (%s): %s goes on", why, PACKAGE_VERSION);
 	m->upgrading = 0;
+	handover_tick(m);	/* what waited for the upgrade */
 	m->upgrade_failures++;
 	handoff_flush(m);
 	notify_send("READY=1");
@@ -418,7 +466,8 @@ upgrade_line(struct master *m, const char *line, int *fds, size_t *nfds,
     char *version, size_t vlen)
 {
 	unsigned long long a, b, c, d, e;
-	char n1[128], n2[128], ver[32];
+	char n1[128], n2[128], n3[128], ver[32];
+	size_t k;
 	long long sec;
 	long usec;
 	int i, x, y, pid, id;
@@ -467,6 +516,16 @@ upgrade_line(struct master *m, const char *line, int *fds, size_t *nfds,
 	} else if (sscanf(line, "worker %d %u %d %31s %d", &pid, &gen, &id,
 	    ver, &x) == 5) {
 		orphan_adopt(m, pid, gen, id, ver, x);
+	} else if (sscanf(line, "handed_over %127s %llu", n1, &a) == 2) {
+		if ((i = upgrade_frontend(m->cfg, n1)) != -1)
+			m->retired.frontends[i].handed_over = a;
+	} else if (sscanf(line, "wfe %zu %127s", &k, n1) == 2) {
+		orphan_name_frontend(m, k, n1);
+	} else if (sscanf(line, "wsrv %zu %127s %127s %127s", &k, n1, n2,
+	    n3) == 4) {
+		orphan_name_server(m, k, n1, n2, n3);
+	} else if (strcmp(line, "wend\n") == 0) {
+		orphan_named(m);
 	} else if (sscanf(line, "listen %d", &x) == 1) {
 		if (*nfds < UPGRADE_MAX_LISTEN)
 			fds[(*nfds)++] = x;

@@ -158,6 +158,8 @@ wproc_msg(struct wproc *wp, const char *buf, size_t len, int *fds,
 			wp->state = WP_RUNNING;
 		if (wp->replacement)
 			handover_rebalance(wp);
+		else
+			handover_tick(wp->m);	/* after an upgrade: orphans */
 		return 0;
 	case CHAN_STATS:
 		wproc_stats(wp, &msg);

@@ -48,14 +48,15 @@ def replace(path, data=None):
     os.rename(tmp, path)
 
 
-def start():
+def start(handover=True):
     """An echo backend and baton run from installed(): (baton, the
     frontend's port, the stats port, the binary's path)."""
     be = h.start_backend('echo', name='echo')
     port, sport = H.free_port(), H.free_port()
     path = installed()
     text = H.config(port, ['s1 127.0.0.1:%d' % be.port], workers=2,
-                    drain='20s', sport=sport)
+                    drain='20s', sport=sport,
+                    extra_global='' if handover else 'handover = off')
     real = H.BATON
     H.BATON = path
     try:
@@ -108,7 +109,8 @@ def gen_workers(sport, gen):
 
 @h.case(timeout=90)
 def upgrade_under_load_loses_nothing():
-    b, port, sport, path = start()
+    # handover off: the long-lived connections stay in the old workers
+    b, port, sport, path = start(handover=False)
     long_lived = H.open_echoing(port, 30, 'before')
     for i in range(20):
         H.echo_new(port, b'warm %d\n' % i)
@@ -168,6 +170,36 @@ def upgrade_under_load_loses_nothing():
                  not gen_workers(sport, 2), 10, 'the old workers to finish')
     H.echo_new(port, b'done\n')
     b.wait_log(r'worker \d \(pid \d+, generation 1, baton ')
+
+
+@h.case(timeout=90)
+def upgrade_hands_sessions_over():
+    """With handover = on the new image asks the old binary's workers for
+    their live sessions, as a reload does: they move, and the old workers
+    exit at once. Twice in a row."""
+    b, port, sport, path = start()
+    long_lived = H.open_echoing(port, 30, 'before')
+    H.poll_until(lambda: H.get_stats(sport)['connections']['active'] == 30,
+                 5, '30 open connections in /stats')
+    for gen in (2, 3):
+        replace(path)
+        b.signal(signal.SIGUSR2)
+        t0 = time.monotonic()
+        H.poll_until(lambda: [w['generation'] for w in
+                              H.get_stats(sport)['workers']] == [gen, gen],
+                     10, 'only the 2 workers of generation %d' % gen)
+        gone = time.monotonic() - t0
+        print('  upgrade to generation %d: the old workers gone after '
+              '%.2fs' % (gen, gone))
+        check(gone < 5, 'old workers stayed %.1fs' % gone)
+        H.all_echo(long_lived, 'after %d' % gen)
+        H.poll_until(lambda: sum(f['handed_over'] for f in H.get_stats(
+            sport)['frontends']) == 30 * (gen - 1), 3,
+            '%d sessions handed over' % (30 * (gen - 1)))
+    for s in long_lived:
+        s.close()
+    H.poll_until(lambda: H.get_stats(sport)['connections']['active'] == 0,
+                 5, 'every connection closed')
 
 
 @h.case(timeout=60)
