@@ -183,6 +183,9 @@ session_take(struct session_ctx *x, const struct chan_session *rec,
 	}
 	s->r.bytes_in = rec->bytes_in;
 	s->r.bytes_out = rec->bytes_out;
+	log_debug("session %llu taken over: %u bytes on their way to the "
+	    "server, %u to the client", (unsigned long long)s->id,
+	    rec->up_bytes, rec->down_bytes);
 	if (session_watch(s) == -1)
 		session_close(s, "event_add failed");
 }

@@ -9,6 +9,7 @@ behaviour."""
 
 import os
 import random
+import re
 import select
 import signal
 import socket
@@ -35,8 +36,11 @@ class Stream(threading.Thread):
     backend through baton and checking every byte that comes back, as it
     comes. Runs until stop is set, then ends its sending (HALFCLOSE: with
     shutdown(SHUT_WR), reading on to EOF; else reading until all came
-    back, then closing). SLOW: stops reading for a while, so that every
-    buffer on the way fills up."""
+    back, then closing). SLOW: stops reading for a while and meanwhile
+    sends as fast as it can (up to BURST bytes), so that every buffer on
+    the way fills up, baton's own too."""
+
+    BURST = 12 << 20
 
     def __init__(self, port, seed, stop, halfclose=False, slow=False,
                  rate_ms=20, tls_ctx=None):
@@ -49,7 +53,14 @@ class Stream(threading.Thread):
         self.sent = bytearray()
         self.got = 0
         self.result = None      # 'ok', 'cut: ...', 'wrong: ...'
-        s = H.connect(port, timeout=5)
+        if slow:
+            # A small receive window: the chain backs up into baton soon.
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+            s.settimeout(5)
+            s.connect((H.LOCALHOST, port))
+        else:
+            s = H.connect(port, timeout=5)
         if tls_ctx is not None:
             s = tls_ctx.wrap_socket(s, server_hostname='localhost')
         self.sock = s
@@ -101,11 +112,13 @@ class Stream(threading.Thread):
             if not sending and (self.halfclose is False and
                                 self.got == len(self.sent)):
                 return 'ok'
-            if sending and not pending and now >= next_send:
-                pending = self.rng.randbytes(self.rng.randint(1, 8192))
+            reading = not (pause[0] <= now < pause[1])
+            burst = not reading and len(self.sent) < self.BURST
+            if sending and not pending and (now >= next_send or burst):
+                n = 65536 if burst else self.rng.randint(1, 8192)
+                pending = self.rng.randbytes(n)
                 self.sent += pending
                 next_send = now + self.rng.uniform(0, 2 * self.rate)
-            reading = not (pause[0] <= now < pause[1])
             rl = [s] if reading else []
             wl = [s] if pending else []
             r, w, _ = select.select(rl, wl, [], 0.02)
@@ -168,9 +181,9 @@ def check_prefixes(results):
 # ------------------------------------------------------------- proxies
 
 def conf(port, sport, servers, workers=2, handover='on', drain='30s',
-         tls=None):
+         tls=None, log_level='info'):
     lines = ['[global]', 'workers = %d' % workers,
-             'drain_timeout = %s' % drain, 'log_level = info',
+             'drain_timeout = %s' % drain, 'log_level = %s' % log_level,
              'handover = %s' % handover, '',
              '[stats]', 'listen = 127.0.0.1:%d' % sport, '',
              '[frontend web]', 'listen = 127.0.0.1:%d' % port,
@@ -219,17 +232,17 @@ class Proxy:
                      timeout, '%d active connections in /stats' % n)
 
 
-def echo_servers(n):
-    return ['e%d 127.0.0.1:%d' % (i, h.start_backend('echo',
-                                                     name='e%d' % i).port)
-            for i in range(n)]
+def echo_servers(n, options=()):
+    return ['e%d 127.0.0.1:%d' % (i, h.start_backend(
+        'echo', name='e%d' % i, options=options).port) for i in range(n)]
 
 
 # ------------------------------------------------------------- cases
 
 @h.case(timeout=150)
 def streams_survive_ten_reloads():
-    p = Proxy(echo_servers(2), workers=2)
+    # log_level debug: the log says what each taken-over session carried
+    p = Proxy(echo_servers(2), workers=2, log_level='debug')
     stop = threading.Event()
     n = 24
     streams = start_streams(p.port, n, stop)
@@ -256,6 +269,18 @@ def streams_survive_ten_reloads():
     H.poll_until(lambda: p.stats()['connections']['active'] == 0, 5,
                  'every connection closed')
     p.b.check_clean_exits()
+    # The slow readers filled every buffer: some sessions moved with
+    # bytes read and not yet written, each way, and none was lost.
+    carried = re.findall(r'taken over: (\d+) bytes on their way to the '
+                         r'server, (\d+) to the client', p.b.log())
+    up = sum(1 for a, b in carried if int(a) > 0)
+    down = sum(1 for a, b in carried if int(b) > 0)
+    print('  %d sessions taken over, %d with bytes for the server, %d '
+          'with bytes for the client' % (len(carried), up, down))
+    check(len(carried) == 10 * n, 'the log shows %d sessions taken over'
+          % len(carried))
+    check(down > 0, 'no session moved with bytes on their way to its '
+          'slow reader: the test did not fill the buffers')
 
 
 @h.case(timeout=90)
