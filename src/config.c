@@ -210,6 +210,36 @@ config_handler(void *user, const char *section, const char *key,
 	return 1;
 }
 
+/* Room for every server a backend may ever hold (see config.h). */
+static void
+config_reserve_servers(struct backend_conf *b)
+{
+	struct server_conf *s;
+
+	if ((s = realloc(b->servers, CONFIG_MAX_SERVERS * sizeof(*s))) ==
+	    NULL)
+		fatalx("out of memory");
+	memset(s + b->nservers, 0, (CONFIG_MAX_SERVERS - b->nservers) *
+	    sizeof(*s));
+	b->servers = s;
+}
+
+int
+config_server_at(const struct config *cfg, size_t flat, size_t *b,
+    size_t *j)
+{
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		const struct backend_conf *bc = &cfg->backends[i];
+		for (size_t k = 0; k < bc->nservers; k++)
+			if (bc->servers[k].flat == flat) {
+				*b = i;
+				*j = k;
+				return 0;
+			}
+	}
+	return -1;
+}
+
 /* Cross-checks that need the whole file. */
 static void
 config_validate(struct parse *p)
@@ -232,9 +262,14 @@ config_validate(struct parse *p)
 			    b->line, b->name);
 		b->server_base = cfg->nservers;
 		cfg->nservers += b->nservers;
-		for (size_t j = 0; j < b->nservers; j++)
-			if (b->servers[j].send_proxy == -1)
-				b->servers[j].send_proxy = b->send_proxy;
+		for (size_t j = 0; j < b->nservers; j++) {
+			struct server_conf *s = &b->servers[j];
+			if (s->send_proxy == -1)
+				s->send_proxy = b->send_proxy;
+			s->flat = b->server_base + j;
+			s->file_weight = s->weight;
+		}
+		config_reserve_servers(b);
 	}
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		struct frontend_conf *f = &cfg->frontends[i];

@@ -43,15 +43,35 @@ enum log_format {
 	LOG_FORMAT_JSON,
 };
 
+/* Where a server came from. */
+enum server_origin {
+	ORIGIN_FILE,	/* a server line of proxy.ini */
+	ORIGIN_API,	/* added through the stats endpoint's API */
+	ORIGIN_DNS,	/* found by DNS (resolve, discover) */
+};
+
+/* A server's runtime state, set through the API (ready unless told). */
+enum server_admin {
+	ADMIN_READY,
+	ADMIN_DRAIN,	/* no new connections; open ones finish */
+	ADMIN_MAINT,	/* the same, and /stats says maint */
+};
+
 struct server_conf {
 	char		*name;
 	char		*addr_text;	/* as written, for stats and logs */
 	struct addr	 addr;
-	unsigned	 weight;
+	unsigned	 weight;	/* in force (the API may change it) */
 	int		 backup;
 	int		 send_proxy;	/* enum proxy_proto */
 	unsigned	 max_connections;	/* 0: no limit */
 	int		 line;
+	size_t		 flat;		/* index over every backend's servers */
+	/* Runtime: set by the master, the same in its workers. */
+	int		 origin;	/* enum server_origin */
+	int		 admin;		/* enum server_admin */
+	int		 removed;	/* removed at runtime: drains, then gone */
+	unsigned	 file_weight;	/* weight as its origin gave it */
 };
 
 struct backend_conf {
@@ -75,6 +95,13 @@ struct backend_conf {
 	unsigned		 fail_timeout_ms;
 	int			 send_proxy;	/* default for its servers */
 	size_t			 server_base;	/* first flat server index */
+	/*
+	 * servers has room for CONFIG_MAX_SERVERS from the start, so servers
+	 * added at runtime never move the others (health and sessions keep
+	 * pointers). Flat indices are server_base + j for the file's servers;
+	 * a server added later takes the next free flat index of the whole
+	 * configuration (server_conf.flat).
+	 */
 };
 
 struct listen_conf {
@@ -133,6 +160,13 @@ struct config {
 	size_t			 nbackends;
 	size_t			 nservers;	/* over all backends */
 };
+
+/*
+ * The server with flat index flat: its backend's index to *b and its own
+ * to *j. Returns 0, or -1 when there is none.
+ */
+int	config_server_at(const struct config *cfg, size_t flat, size_t *b,
+	    size_t *j);
 
 /* Error messages, each "FILE:LINE: text", in the order found. */
 struct errlist {

@@ -17,12 +17,16 @@ struct inbox_ops {
 	/* A socket is acknowledged: it is the owner's now, to run. */
 	void	(*take)(void *arg, int fd, uint32_t frontend,
 		    const struct addr *peer, uint64_t id);
-	/* Server states from the master's health checks (CHAN_SERVER). */
-	void	(*servers)(void *arg, const struct chan_server *v, size_t n);
+	/* Server states from the master: its health checks and the API
+	 * (CHAN_SERVER). -1 when one names a server the owner lacks. */
+	int	(*servers)(void *arg, const struct chan_server *v, size_t n);
 	/* Finish and exit: the master asked, sent garbage, or is gone. */
 	void	(*drain)(void *arg, const char *why);
 	/* The inbox woke up and did something: check whether to exit. */
 	void	(*settled)(void *arg);
+	/* Servers added at runtime (CHAN_SRVDEF); -1 when the owner cannot
+	 * add one where the master did. */
+	int	(*srvdefs)(void *arg, const struct chan_srvdef *v, size_t n);
 };
 
 /*

@@ -318,6 +318,8 @@ master_start(struct master *m)
 	    master_stats_fd(m), master_stats_view, master_stats_done, m)) ==
 	    NULL)
 		return -1;
+	if (m->endpoint != NULL)
+		endpoint_set_control(m->endpoint, srvctl_api, m);
 	if ((m->health = health_new(m->base, m->cfg, m->server_up,
 	    master_server_changed, m)) == NULL) {
 		log_warn("health checks");

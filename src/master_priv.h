@@ -9,6 +9,7 @@
  *   mstats.c     the counters: the stats view, open connections
  *   reload.c     reload as one transaction: prepare, commit, abort
  *   upgrade.c    SIGUSR2: the binary re-executed in place
+ *   srvctl.c     runtime changes to servers (the API, DNS)
  *   wtable.c     the worker processes: fork, channel, reap, respawn,
  *                drain backstop
  *   orphans.c    workers an upgraded binary left: listed until reaped
@@ -35,6 +36,7 @@ struct event;
 struct event_base;
 struct health;
 struct lset;
+struct server_conf;
 
 /* A worker of the binary that exec'd this one: draining, reaped here. */
 struct orphan {
@@ -156,6 +158,11 @@ int	wtable_start(struct master *m);
 void	wtable_reap(struct master *m);
 /* A server changed state: the current generation hears of it. */
 void	wtable_servers(struct master *m, size_t server);
+/* A server added at runtime: the current generation learns of it. */
+void	wtable_srvdef(struct master *m, size_t b,
+	    const struct server_conf *sc);
+/* Grow the current generation's stats tables to its servers; -1 OOM. */
+int	wtable_grow(struct master *m);
 /* Tell every worker to finish and exit (stop, or an old generation). */
 void	wtable_drain_old(struct master *m);
 void	wtable_kill_all(struct master *m);
@@ -165,6 +172,20 @@ void	wtable_logfd(struct master *m, int fd);
 /* Free every slot (at exit). */
 void	wtable_free(struct master *m);
 extern const char *const wproc_state_names[];
+
+/* srvctl.c: runtime changes to servers, told to the current workers */
+struct api_req;
+struct server_def;
+/* Set s's runtime state and weight. */
+void	srvctl_set(struct master *m, struct server_conf *s, int admin,
+	    unsigned weight);
+/* Add d to backend b (srvset_add()); NULL with errno as it says. */
+struct server_conf *srvctl_add(struct master *m, size_t b,
+	    const struct server_def *d);
+/* Remove s: it drains, and is gone once its connections are. */
+void	srvctl_remove(struct master *m, struct server_conf *s);
+/* endpoint_control_fn: one API request. */
+int	srvctl_api(void *m, const struct api_req *r, char *msg, size_t len);
 
 /* reload.c */
 /* SIGHUP: the new file, or, on any error, the running one, untouched. */

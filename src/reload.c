@@ -206,6 +206,8 @@ reload_commit(struct master *m, struct reload *r)
 		if (m->endpoint != NULL)
 			endpoint_free(m->endpoint);
 		m->endpoint = r->endpoint;
+		if (m->endpoint != NULL)
+			endpoint_set_control(m->endpoint, srvctl_api, m);
 	} else if (endpoint_set_token(m->endpoint, r->cfg->stats_token) ==
 	    -1) {
 		log_warn("stats token");

@@ -56,13 +56,39 @@ stats_table_init(struct stats_table *t, const struct config *cfg)
 	memset(t, 0, sizeof(*t));
 	t->nfrontends = cfg->nfrontends;
 	t->nservers = cfg->nservers;
+	/*
+	 * Room for every server the backends may come to hold, so that
+	 * growing never moves the counters (sessions keep pointers to them).
+	 */
+	t->cap = cfg->nbackends * CONFIG_MAX_SERVERS;
+	if (t->cap < t->nservers)
+		t->cap = t->nservers;
 	t->frontends = calloc(t->nfrontends ? t->nfrontends : 1,
 	    sizeof(*t->frontends));
-	t->servers = calloc(t->nservers ? t->nservers : 1, sizeof(*t->servers));
+	t->servers = calloc(t->cap ? t->cap : 1, sizeof(*t->servers));
 	if (t->frontends == NULL || t->servers == NULL) {
 		stats_table_free(t);
 		return -1;
 	}
+	return 0;
+}
+
+int
+stats_table_grow(struct stats_table *t, size_t nservers)
+{
+	struct stat_counters *s;
+
+	if (nservers <= t->nservers)
+		return 0;
+	if (nservers > t->cap) {
+		if ((s = realloc(t->servers, nservers * sizeof(*s))) == NULL)
+			return -1;
+		t->servers = s;
+		t->cap = nservers;
+	}
+	memset(t->servers + t->nservers, 0, (nservers - t->nservers) *
+	    sizeof(*t->servers));
+	t->nservers = nservers;
 	return 0;
 }
 
@@ -137,8 +163,8 @@ stats_map_init(struct stats_map *map, const struct config *from,
 			for (size_t j = 0; tb != NULL && j < tb->nservers; j++)
 				if (strcmp(fb->servers[k].name,
 				    tb->servers[j].name) == 0)
-					at = tb->server_base + j;
-			map->servers[fb->server_base + k] = at;
+					at = tb->servers[j].flat;
+			map->servers[fb->servers[k].flat] = at;
 		}
 	}
 	return 0;
@@ -360,9 +386,12 @@ json_backends(struct sbuf *b, const struct stats_view *v)
 		json_str(b, bc->name);
 		sbuf_printf(b, ", \"balance\": \"%s\", \"servers\": [",
 		    config_balance_name(bc->balance));
-		for (size_t j = 0; j < bc->nservers; j++) {
-			sbuf_printf(b, "%s\n      ", j ? "," : "");
-			json_server(b, v, &bc->servers[j], bc->server_base + j);
+		for (size_t j = 0, n = 0; j < bc->nservers; j++) {
+			if (v->server_status[bc->servers[j].flat] ==
+			    SERVER_GONE)
+				continue;
+			sbuf_printf(b, "%s\n      ", n++ ? "," : "");
+			json_server(b, v, &bc->servers[j], bc->servers[j].flat);
 		}
 		sbuf_printf(b, "]}");
 	}
@@ -457,12 +486,18 @@ prom_servers(struct sbuf *b, const struct stats_view *v, const char *name,
 	for (size_t i = 0; i < v->cfg->nbackends; i++) {
 		const struct backend_conf *bc = &v->cfg->backends[i];
 		for (size_t j = 0; j < bc->nservers; j++) {
-			size_t flat = bc->server_base + j;
+			size_t flat = bc->servers[j].flat;
 			uint64_t val;
+			if (v->server_status[flat] == SERVER_GONE)
+				continue;
 			if (off == -1)
 				val = v->server_status[flat] == SERVER_UP;
 			else if (off == -2)
 				val = bc->servers[j].weight;
+			else if (off == -3)
+				val = v->server_status[flat] == SERVER_DRAIN;
+			else if (off == -4)
+				val = v->server_status[flat] == SERVER_MAINT;
 			else
 				val = *(const uint64_t *)(const void *)
 				    ((const char *)&v->sum.servers[flat] +
@@ -512,7 +547,11 @@ static const struct prom_family frontend_families[] = {
 
 static const struct prom_family server_families[] = {
 	{ "server_up", "gauge", "1 when the server is up, else 0.", -1 },
-	{ "server_weight", "gauge", "Configured weight.", -2 },
+	{ "server_weight", "gauge", "Weight in force.", -2 },
+	{ "server_drain", "gauge",
+	    "1 while the server drains (no new connections).", -3 },
+	{ "server_maint", "gauge",
+	    "1 while the server is in maintenance (no new connections).", -4 },
 	{ "server_connections_active", "gauge",
 	    "Open connections per server.", OFF(active) },
 	{ "server_connections_total", "counter",

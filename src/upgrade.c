@@ -235,7 +235,7 @@ upgrade_write_state(struct master *m, FILE *fp)
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct backend_conf *b = &cfg->backends[i];
 		for (size_t j = 0; j < b->nservers; j++) {
-			size_t k = b->server_base + j;
+			size_t k = b->servers[j].flat;
 			const struct stat_counters *c = &v.sum.servers[k];
 
 			fprintf(fp, "server %s %s %d %d %llu %llu %llu %llu\n",
@@ -407,7 +407,7 @@ upgrade_server(const struct config *cfg, const char *be, const char *name)
 			continue;
 		for (size_t j = 0; j < b->nservers; j++)
 			if (strcmp(b->servers[j].name, name) == 0)
-				return (int)(b->server_base + j);
+				return (int)b->servers[j].flat;
 	}
 	return -1;
 }

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "master_priv.h"
 #include "orphans.h"
+#include "srvset.h"
 #include "worker.h"
 
 #define RESPAWN_MIN_MS	100
@@ -371,10 +372,19 @@ wproc_send_servers(struct wproc *wp, size_t first, size_t n)
 	while (n > 0) {
 		size_t k = n < CHAN_MAX_SERVERS ? n : CHAN_MAX_SERVERS, len;
 		for (size_t i = 0; i < k; i++) {
+			const struct server_conf *sc;
+			size_t b, j;
 			memset(&recs[i], 0, sizeof(recs[i]));
 			recs[i].server = (uint32_t)(first + i);
 			recs[i].up = m->server_up[first + i];
 			recs[i].soft_down = m->server_soft[first + i];
+			recs[i].weight = 1;
+			if (config_server_at(m->cfg, first + i, &b, &j) == -1)
+				continue;
+			sc = &m->cfg->backends[b].servers[j];
+			recs[i].admin = (uint8_t)sc->admin;
+			recs[i].removed = (uint8_t)sc->removed;
+			recs[i].weight = sc->weight;
 		}
 		len = chan_encode(buf, sizeof(buf), CHAN_SERVER, recs, k);
 		if (len == 0 || chan_send(wp->chan, buf, len, NULL, 0) == -1)
@@ -398,6 +408,50 @@ wtable_servers(struct master *m, size_t server)
 	for (size_t i = 0; i < m->nworkers; i++)
 		if (wproc_takes(m->workers[i]))
 			wproc_send_servers(m->workers[i], server, 1);
+}
+
+/*
+ * A server was added (or brought back): the current generation's workers
+ * hear of it, then of its state. A worker the definition cannot reach
+ * would disagree with the master on server indices from now on: it
+ * drains, and a new one (which has the server from birth) takes its
+ * place.
+ */
+void
+wtable_srvdef(struct master *m, size_t b, const struct server_conf *sc)
+{
+	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
+	struct chan_srvdef rec;
+	size_t len;
+
+	srvset_to_chan(sc, b, &rec);
+	len = chan_encode(buf, sizeof(buf), CHAN_SRVDEF, &rec, 1);
+	for (size_t i = 0; i < m->nworkers; i++) {
+		struct wproc *wp = m->workers[i];
+		if (!wproc_takes(wp))
+			continue;
+		if (len == 0 || chan_send(wp->chan, buf, len, NULL, 0) == -1) {
+			log_warn("worker %d: cannot send server %s: replacing "
+			    "it", wp->id, sc->name);
+			wproc_drain(wp);
+			wproc_replace(wp);
+			continue;
+		}
+		wproc_send_servers(wp, sc->flat, 1);
+	}
+}
+
+/* The current generation's tables grow to the configuration's servers. */
+int
+wtable_grow(struct master *m)
+{
+	for (size_t i = 0; i < m->nworkers; i++) {
+		struct wproc *wp = m->workers[i];
+		if (wp->gen == m->gen &&
+		    stats_table_grow(&wp->st, m->cfg->nservers) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /* Close every descriptor from 3 up but those in keep (sorted). */

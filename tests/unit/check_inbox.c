@@ -52,10 +52,18 @@ op_take(void *arg, int fd, uint32_t frontend, const struct addr *peer,
 	f->taken_id[f->ntaken++] = id;
 }
 
-static void
+static int
 op_servers(void *arg, const struct chan_server *v, size_t n)
 {
 	((struct fixture *)arg)->servers += (int)n;
+	return 0;
+}
+
+static int
+op_srvdefs(void *arg, const struct chan_srvdef *v, size_t n)
+{
+	((struct fixture *)arg)->servers += (int)n;
+	return 0;
 }
 
 static void
@@ -73,7 +81,7 @@ op_settled(void *arg)
 }
 
 static const struct inbox_ops ops = {
-	op_take, op_servers, op_drain, op_settled
+	op_take, op_servers, op_drain, op_settled, op_srvdefs
 };
 
 static void
@@ -355,6 +363,7 @@ START_TEST(test_drain_keeps_taking)
 
 	setup(&f);
 	memset(&srv, 0, sizeof(srv));
+	srv.weight = 1;
 	len = chan_encode(buf, sizeof(buf), CHAN_SERVER, &srv, 1);
 	ck_assert_int_eq(chan_send(f.rig.sv[1], buf, len, NULL, 0), 0);
 	send_bare(&f, CHAN_DRAIN);
