@@ -367,12 +367,16 @@ health_new(struct event_base *base, const struct config *cfg,
 	}
 	for (size_t b = 0; b < cfg->nbackends; b++) {
 		const struct backend_conf *bc = &cfg->backends[b];
-		for (size_t j = 0; j < bc->nservers; j++)
+		for (size_t j = 0; j < bc->nservers; j++) {
 			if (health_setup(h, bc, &bc->servers[j],
 			    up[bc->servers[j].flat]) == -1) {
 				health_free(h);
 				return NULL;
 			}
+			/* removed at runtime, and kept so over a reload */
+			if (bc->servers[j].removed)
+				health_stop(h, bc->servers[j].flat);
+		}
 	}
 	return h;
 }

@@ -16,6 +16,7 @@
 #include "notify.h"
 #include "orphans.h"
 #include "pidfile.h"
+#include "srvset.h"
 #include "tls.h"
 
 /*
@@ -251,6 +252,12 @@ reload_run(struct master *m)
 		for (size_t i = 0; i < errs.n; i++)
 			log_error_always("%s", errs.msgs[i]);
 		errlist_free(&errs);
+		goto failed;
+	}
+	/* What changed at runtime stays, unless the file changes it. */
+	if (srvset_carry(m->cfg, r.cfg) == -1) {
+		log_warn("reload");
+		config_free(r.cfg);
 		goto failed;
 	}
 	/* Hand out what was accepted under the old configuration first. */

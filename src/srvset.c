@@ -3,10 +3,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
+#include "log.h"
 #include "srvset.h"
 
 int
@@ -108,6 +110,94 @@ int
 srvset_admitting(const struct server_conf *s)
 {
 	return !s->removed && s->admin == ADMIN_READY;
+}
+
+/* Whether the file defines n as it defined o (the runtime aside). */
+static int
+srvset_same_file(const struct server_conf *o, const struct server_conf *n)
+{
+	return strcmp(o->addr_text, n->addr_text) == 0 &&
+	    o->file_weight == n->file_weight && o->backup == n->backup &&
+	    o->send_proxy == n->send_proxy &&
+	    o->max_connections == n->max_connections;
+}
+
+static int
+srvset_changed_at_runtime(const struct server_conf *o)
+{
+	return o->weight != o->file_weight || o->admin != ADMIN_READY ||
+	    o->removed;
+}
+
+/* Carry o, a server of the old file, into n, the new file's. */
+static void
+srvset_carry_file(const struct backend_conf *nb, const struct server_conf *o,
+    struct server_conf *n)
+{
+	if (!srvset_changed_at_runtime(o))
+		return;
+	if (!srvset_same_file(o, n)) {
+		log_notice("reload: server %s/%s: the file changed it, the file "
+		    "wins over its runtime state (%s, weight %u%s)", nb->name,
+		    n->name, o->admin == ADMIN_MAINT ? "maint" :
+		    o->admin == ADMIN_DRAIN ? "drain" : "ready", o->weight,
+		    o->removed ? ", removed" : "");
+		return;
+	}
+	n->weight = o->weight;
+	n->admin = o->admin;
+	n->removed = o->removed;
+}
+
+/* Carry o, added at runtime, into backend b of cfg. */
+static int
+srvset_carry_added(struct config *cfg, size_t b, const struct server_conf *o)
+{
+	struct backend_conf *nb = &cfg->backends[b];
+	struct server_def d;
+
+	if (srvset_server(nb, o->name) != -1) {
+		log_notice("reload: server %s/%s (added at runtime, %s): the "
+		    "file now defines it, the file wins", nb->name, o->name,
+		    o->addr_text);
+		return 0;
+	}
+	memset(&d, 0, sizeof(d));
+	snprintf(d.name, sizeof(d.name), "%s", o->name);
+	d.addr = o->addr;
+	d.weight = o->file_weight;
+	d.backup = o->backup;
+	d.send_proxy = o->send_proxy;
+	d.max_connections = o->max_connections;
+	d.origin = o->origin;
+	d.admin = o->admin;
+	if (srvset_add(cfg, b, &d) == NULL)
+		return errno == ENOSPC ? 0 : -1;
+	nb->servers[nb->nservers - 1].weight = o->weight;
+	return 0;
+}
+
+int
+srvset_carry(const struct config *old, struct config *cfg)
+{
+	for (size_t i = 0; i < old->nbackends; i++) {
+		const struct backend_conf *ob = &old->backends[i];
+		int b = srvset_backend(cfg, ob->name);
+		if (b == -1)
+			continue;
+		for (size_t j = 0; j < ob->nservers; j++) {
+			const struct server_conf *o = &ob->servers[j];
+			struct backend_conf *nb = &cfg->backends[b];
+			int k = srvset_server(nb, o->name);
+			if (o->origin == ORIGIN_FILE && k != -1 &&
+			    nb->servers[k].origin == ORIGIN_FILE)
+				srvset_carry_file(nb, o, &nb->servers[k]);
+			else if (o->origin != ORIGIN_FILE && !o->removed &&
+			    srvset_carry_added(cfg, (size_t)b, o) == -1)
+				return -1;
+		}
+	}
+	return 0;
 }
 
 void

@@ -46,6 +46,17 @@ void	srvset_remove(struct server_conf *s);
 /* Whether s takes new connections, as far as its runtime state goes. */
 int	srvset_admitting(const struct server_conf *s);
 
+/*
+ * A reload: carry what changed at runtime in old into cfg, the new file's
+ * configuration, by backend and server name. A server of the file that
+ * the new file defines the same way keeps its runtime state, weight, and
+ * removal; one the new file changes takes the file's definition (and the
+ * log says so when that drops a runtime change). Servers added at runtime
+ * (API, DNS) and not removed are added to cfg unless the new file has a
+ * server of that name, which wins. Returns 0, or -1 when out of memory.
+ */
+int	srvset_carry(const struct config *old, struct config *cfg);
+
 /* The channel record for s of backend b, and back (channel.c checked
  * the record's fields; -1 here only for an unknown address family). */
 void	srvset_to_chan(const struct server_conf *s, size_t b,

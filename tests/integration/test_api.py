@@ -385,5 +385,77 @@ def bad_server_definition_on_the_channel_cuts_nothing_else():
     b.check_running()
 
 
+def reload_and_wait(b, sport, gen):
+    b.signal(signal.SIGHUP)
+    H.poll_until(lambda: stats(sport)['generation'] == gen, 10,
+                 'generation %d' % gen)
+
+
+@h.case(timeout=90)
+def reload_keeps_runtime_changes_the_file_does_not_change():
+    names = ['a1', 'a2', 'a3', 'a4', 'n2']
+    bk = {n: h.start_backend('name', name=n) for n in names + ['n1']}
+    port, sport = H.free_port(), H.free_port()
+
+    def conf(a4_weight, with_n2):
+        srv = ['a1 127.0.0.1:%d' % bk['a1'].port,
+               'a2 127.0.0.1:%d' % bk['a2'].port,
+               'a3 127.0.0.1:%d' % bk['a3'].port,
+               'a4 127.0.0.1:%d weight=%d' % (bk['a4'].port, a4_weight)]
+        if with_n2:
+            srv.append('n2 127.0.0.1:%d weight=4' % bk['n2'].port)
+        text = H.config(port, srv, workers=2)
+        return text + '\n[stats]\nlisten = 127.0.0.1:%d\ntoken = %s\n' % (
+            sport, TOKEN)
+    b = h.start_baton(conf(1, False))
+    for path, body in ((srv_path('a1'), {'state': 'drain'}),
+                       (srv_path('a2'), {'weight': 3}),
+                       (srv_path('a4'), {'weight': 5, 'state': 'maint'})):
+        st, got = api(sport, 'POST', path, body)
+        check(st == 200, 'POST %s: %d %r' % (path, st, got))
+    st, got = api(sport, 'PUT', srv_path('n1'),
+                  {'address': '127.0.0.1:%d' % bk['n1'].port, 'weight': 2})
+    check(st == 201, 'add n1: %d %r' % (st, got))
+    st, got = api(sport, 'PUT', srv_path('n2'),
+                  {'address': '127.0.0.1:%d' % bk['n1'].port})
+    check(st == 201, 'add n2: %d %r' % (st, got))
+    st, got = api(sport, 'DELETE', srv_path('a3'))
+    check(st == 200, 'remove a3: %d %r' % (st, got))
+
+    # The same file: every runtime change stays.
+    reload_and_wait(b, sport, 2)
+    sv = servers(sport)
+    check(sv['a1']['status'] == 'drain', 'a1 after reload: %r' % sv['a1'])
+    check(sv['a2']['weight'] == 3, 'a2 after reload: %r' % sv['a2'])
+    check(sv['a4']['status'] == 'maint' and sv['a4']['weight'] == 5,
+          'a4 after reload: %r' % sv['a4'])
+    check(sv['n1']['weight'] == 2 and sv['n1']['status'] == 'up',
+          'n1 after reload: %r' % sv.get('n1'))
+    check('a3' not in sv, 'a3 came back: %r' % sv.get('a3'))
+    c = collections.Counter(names_seen(port, 60))
+    check(set(c) == {'a2', 'n1'}, 'after the reload: %r' % dict(c))
+    # a2 weight 3, n1 weight 2, and n2 (added, at n1's address) weight 1.
+    check(c['a2'] == 30 and c['n1'] == 30, 'weights after reload: %r'
+          % dict(c))
+
+    # A file that changes a4 and defines n2: the file wins for those two.
+    with open(b.config, 'w') as f:
+        f.write(conf(2, True))
+    reload_and_wait(b, sport, 3)
+    sv = servers(sport)
+    check(sv['a4']['status'] == 'up' and sv['a4']['weight'] == 2,
+          'a4, changed by the file: %r' % sv['a4'])
+    check(sv['n2']['weight'] == 4 and sv['n2']['address'] ==
+          '127.0.0.1:%d' % bk['n2'].port, 'n2 from the file: %r' % sv['n2'])
+    check(sv['a1']['status'] == 'drain' and sv['a2']['weight'] == 3 and
+          'n1' in sv and 'a3' not in sv, 'the other changes: %r' % sv)
+    b.wait_log(r'reload: server app/a4: the file changed it, the file wins')
+    b.wait_log(r'reload: server app/n2 \(added at runtime, .*\): the file '
+               r'now defines it, the file wins')
+    c = collections.Counter(names_seen(port, 44))
+    check(set(c) == {'a2', 'a4', 'n1', 'n2'}, 'after the second reload: %r'
+          % dict(c))
+
+
 if __name__ == '__main__':
     sys.exit(h.run())

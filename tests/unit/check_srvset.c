@@ -338,6 +338,61 @@ START_TEST(test_api_message)
 }
 END_TEST
 
+/* A reload: runtime changes carried over by name, the file winning. */
+START_TEST(test_carry)
+{
+	static const char changed[] =
+	    "[frontend web]\nlisten = 127.0.0.1:8080\nbackend = app\n"
+	    "[backend app]\nserver = a1 10.0.0.1:80\n"
+	    "server = a2 10.0.0.2:80 weight=2\nserver = n2 10.0.0.8:80\n"
+	    "[backend db]\nserver = d1 10.0.1.1:5432 weight=4\n";
+	struct config *old = load_base(), *same = load_base(), *cfg;
+	struct server_def d1 = def("n1", "10.0.0.9:81");
+	struct server_def d2 = def("n2", "10.0.0.10:81");
+	struct server_conf *s;
+	struct errlist errs;
+	int j;
+
+	old->backends[0].servers[0].admin = ADMIN_DRAIN;
+	old->backends[0].servers[1].weight = 7;
+	old->backends[1].servers[0].removed = 1;
+	ck_assert_ptr_nonnull(srvset_add(old, 0, &d1));
+	ck_assert_ptr_nonnull(s = srvset_add(old, 0, &d2));
+	s->weight = 9;
+	ck_assert_ptr_nonnull(s = srvset_add(old, 1, &d1));
+	srvset_remove(s);		/* removed: not carried */
+
+	ck_assert_int_eq(srvset_carry(old, same), 0);
+	ck_assert_int_eq(same->backends[0].servers[0].admin, ADMIN_DRAIN);
+	ck_assert_uint_eq(same->backends[0].servers[1].weight, 7);
+	ck_assert_int_eq(same->backends[1].servers[0].removed, 1);
+	ck_assert_uint_eq(same->backends[0].nservers, 4);
+	ck_assert_uint_eq(same->backends[1].nservers, 1);
+	j = srvset_server(&same->backends[0], "n2");
+	ck_assert_int_eq(j, 3);
+	ck_assert_uint_eq(same->backends[0].servers[j].weight, 9);
+	ck_assert_uint_eq(same->backends[0].servers[j].flat, 4);
+	ck_assert_int_eq(same->backends[0].servers[j].origin, ORIGIN_API);
+	ck_assert_uint_eq(same->nservers, 5);
+
+	/* a2 changed in the file, n2 now in it: the file wins for both. */
+	cfg = load(changed, &errs);
+	ck_assert_msg(cfg != NULL, "%s", joined(&errs));
+	errlist_free(&errs);
+	ck_assert_int_eq(srvset_carry(old, cfg), 0);
+	ck_assert_int_eq(cfg->backends[0].servers[0].admin, ADMIN_DRAIN);
+	ck_assert_uint_eq(cfg->backends[0].servers[1].weight, 2);
+	j = srvset_server(&cfg->backends[0], "n2");
+	ck_assert_str_eq(cfg->backends[0].servers[j].addr_text, "10.0.0.8:80");
+	ck_assert_int_eq(cfg->backends[0].servers[j].origin, ORIGIN_FILE);
+	ck_assert_int_ne(srvset_server(&cfg->backends[0], "n1"), -1);
+	ck_assert_uint_eq(cfg->backends[0].nservers, 4);
+	config_free(old);
+	config_free(same);
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *
 srvset_suite(void)
 {
@@ -355,6 +410,7 @@ srvset_suite(void)
 	tcase_add_test(tc, test_api_path);
 	tcase_add_test(tc, test_api_parse);
 	tcase_add_test(tc, test_api_message);
+	tcase_add_test(tc, test_carry);
 	suite_add_tcase(s, tc);
 	return s;
 }
