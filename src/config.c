@@ -252,9 +252,13 @@ config_validate(struct parse *p)
 		    p->name, p->line > 0 ? p->line : 1);
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		struct backend_conf *b = &cfg->backends[i];
-		if (b->nservers == 0)
+		if (b->nservers == 0 && b->nresolves == 0 &&
+		    b->discover == NULL)
 			cfg_errlist_add(p->errs, "%s:%d: [backend %s] no server",
 			    p->name, b->line, b->name);
+		for (size_t j = 0; j < b->nresolves; j++)
+			if (b->resolves[j].send_proxy == -1)
+				b->resolves[j].send_proxy = b->send_proxy;
 		if ((b->check_send != NULL || b->check_expect != NULL) &&
 		    b->check != CHECK_TCP)
 			cfg_errlist_add(p->errs, "%s:%d: [backend %s] check_send "
@@ -345,6 +349,7 @@ config_run(struct parse *p)
 	p->cfg->log_level = LL_INFO;
 	p->cfg->log_format = LOG_FORMAT_TEXT;
 	p->cfg->splice = 1;
+	p->cfg->resolve_interval_ms = 30 * 1000;
 	rc = ini_parse_stream(config_reader, p, config_handler, p);
 	/* rc > 0 (a syntax error) was reported by config_reader already. */
 	if (rc < 0) {
@@ -422,6 +427,12 @@ config_free(struct config *cfg)
 			free(b->servers[j].addr_text);
 		}
 		free(b->servers);
+		for (size_t j = 0; j < b->nresolves; j++) {
+			free(b->resolves[j].name);
+			free(b->resolves[j].host);
+		}
+		free(b->resolves);
+		free(b->discover);
 		free(b->name);
 		free(b->check_send);
 		free(b->check_expect);
@@ -431,6 +442,7 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->log_file);
 	free(cfg->pidfile);
+	free(cfg->resolvers);
 	free(cfg->stats_listen);
 	free(cfg->stats_token);
 	free(cfg);

@@ -74,6 +74,23 @@ struct server_conf {
 	unsigned	 file_weight;	/* weight as its origin gave it */
 };
 
+/*
+ * A server line with "resolve": every A and AAAA record of host is a
+ * server, named NAME-1, NAME-2, ... (stable by address).
+ */
+struct resolve_conf {
+	char		*name;
+	char		*host;
+	unsigned	 port;
+	unsigned	 weight;
+	int		 backup;
+	int		 send_proxy;	/* enum proxy_proto */
+	unsigned	 max_connections;
+	int		 line;
+};
+
+#define CONFIG_RESOLVE_NAME_MAX	59	/* so that NAME-256 fits 63 */
+
 struct backend_conf {
 	char			*name;
 	int			 line;
@@ -95,6 +112,10 @@ struct backend_conf {
 	unsigned		 fail_timeout_ms;
 	int			 send_proxy;	/* default for its servers */
 	size_t			 server_base;	/* first flat server index */
+	struct resolve_conf	*resolves;	/* server ... resolve */
+	size_t			 nresolves;
+	char			*discover;	/* the SRV name, or NULL */
+	int			 discover_line;
 	/*
 	 * servers has room for CONFIG_MAX_SERVERS from the start, so servers
 	 * added at runtime never move the others (health and sessions keep
@@ -148,6 +169,8 @@ struct config {
 	int			 log_format;	/* enum log_format */
 	char			*pidfile;
 	int			 splice;	/* splice() for bulk data */
+	unsigned		 resolve_interval_ms;	/* DNS: at most */
+	char			*resolvers;	/* "IP:PORT,..." or NULL */
 
 	int			 has_stats;
 	char			*stats_listen;

@@ -203,6 +203,8 @@ static const struct key_def global_keys[] = {
 	{ "log_format", g_log_format, 0 },
 	{ "pidfile", g_pidfile, 0 },
 	{ "splice", g_splice, 0 },
+	{ "resolve_interval", cfg_g_resolve_interval, 0 },
+	{ "resolvers", cfg_g_resolvers, 0 },
 	{ NULL, NULL, 0 }
 };
 
@@ -397,15 +399,49 @@ server_option(struct parse *p, struct server_conf *s, const char *opt)
 	return -1;
 }
 
+/* Whether name is taken in b, by a server or a resolve line. */
+static int
+server_name_taken(const struct backend_conf *b, const char *name)
+{
+	for (size_t i = 0; i < b->nservers; i++)
+		if (strcmp(b->servers[i].name, name) == 0)
+			return 1;
+	for (size_t i = 0; i < b->nresolves; i++)
+		if (strcmp(b->resolves[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* A server's options, into s; "resolve" sets *resolve. */
+static int
+server_options(struct parse *p, struct server_conf *s, char **save,
+    int *resolve)
+{
+	char *tok;
+	int rc = 0;
+
+	while ((tok = strtok_r(NULL, " \t", save)) != NULL) {
+		if (strcmp(tok, "resolve") == 0)
+			*resolve = 1;
+		else if (server_option(p, s, tok) == -1)
+			rc = -1;
+	}
+	return rc;
+}
+
 static int
 b_server(struct parse *p, const char *k, const char *v)
 {
 	struct backend_conf *b = cur_backend(p);
-	struct server_conf *s;
-	char *copy, *tok, *save, *name, *addr;
+	struct server_conf tmp, *s;
+	char *copy, *save, *name, *addr;
 	char err[64];
-	int rc = -1;
+	int rc = -1, resolve = 0;
 
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.weight = 1;
+	tmp.send_proxy = -1;
+	tmp.line = p->line;
 	copy = cfg_xstrdup(v);
 	name = strtok_r(copy, " \t", &save);
 	addr = strtok_r(NULL, " \t", &save);
@@ -423,25 +459,24 @@ b_server(struct parse *p, const char *k, const char *v)
 		    name);
 		goto out;
 	}
-	for (size_t i = 0; i < b->nservers; i++)
-		if (strcmp(b->servers[i].name, name) == 0) {
-			cfg_perr(p, 0, "%s: duplicate server name '%s'", k, name);
-			goto out;
-		}
-	s = cfg_grow(&b->servers, &b->nservers, sizeof(*s));
-	s->name = cfg_xstrdup(name);
-	s->addr_text = cfg_xstrdup(addr);
-	s->weight = 1;
-	s->send_proxy = -1;
-	s->line = p->line;
-	if (addr_parse(addr, ADDR_RESOLVE, &s->addr, err, sizeof(err)) == -1) {
-		cfg_perr(p, 0, "%s: bad address '%s' (%s)", k, addr, err);
+	if (server_name_taken(b, name)) {
+		cfg_perr(p, 0, "%s: duplicate server name '%s'", k, name);
 		goto out;
 	}
-	rc = 0;
-	while ((tok = strtok_r(NULL, " \t", &save)) != NULL)
-		if (server_option(p, s, tok) == -1)
+	rc = server_options(p, &tmp, &save, &resolve);
+	if (resolve) {
+		if (cfg_resolve_add(p, b, &tmp, name, addr) == -1)
 			rc = -1;
+		goto out;
+	}
+	s = cfg_grow(&b->servers, &b->nservers, sizeof(*s));
+	*s = tmp;
+	s->name = cfg_xstrdup(name);
+	s->addr_text = cfg_xstrdup(addr);
+	if (addr_parse(addr, ADDR_RESOLVE, &s->addr, err, sizeof(err)) == -1) {
+		cfg_perr(p, 0, "%s: bad address '%s' (%s)", k, addr, err);
+		rc = -1;
+	}
 out:
 	free(copy);
 	return rc;
@@ -560,6 +595,7 @@ static const struct key_def backend_keys[] = {
 	{ "check_expect", b_check_expect, 0 },
 	{ "max_fails", b_max_fails, 0 },
 	{ "fail_timeout", b_fail_timeout, 0 },
+	{ "discover", cfg_b_discover, 0 },
 	{ NULL, NULL, 0 }
 };
 

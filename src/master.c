@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "config.h"
+#include "discover.h"
 #include "endpoint.h"
 #include "health.h"
 #include "listeners.h"
@@ -91,6 +92,8 @@ master_stop(struct master *m, const char *why)
 	/* Sockets already accepted still go to a worker if one takes them. */
 	handoff_flush(m);
 	m->stopping = 1;
+	discover_free(m->disc);
+	m->disc = NULL;
 	lset_free(m->ls);
 	m->ls = NULL;
 	dispatch_close_queued(&m->d);
@@ -192,6 +195,7 @@ master_init(struct master *m, struct config *cfg)
 static void
 master_free(struct master *m)
 {
+	discover_free(m->disc);
 	if (m->endpoint != NULL)
 		endpoint_free(m->endpoint);
 	if (m->health != NULL)
@@ -325,6 +329,7 @@ master_start(struct master *m)
 		log_warn("health checks");
 		return -1;
 	}
+	m->disc = discover_new(m);
 	if (master_write_pidfile(m) == -1)
 		return -1;
 	log_notice("baton %s started: %u workers", PACKAGE_VERSION,

@@ -9,6 +9,7 @@
  *   mstats.c     the counters: the stats view, open connections
  *   reload.c     reload as one transaction: prepare, commit, abort
  *   upgrade.c    SIGUSR2: the binary re-executed in place
+ *   discover.c   DNS service discovery (dnsq.c: c-ares on the loop)
  *   srvctl.c     runtime changes to servers (the API, DNS)
  *   wtable.c     the worker processes: fork, channel, reap, respawn,
  *                drain backstop
@@ -31,6 +32,7 @@
 
 struct chan_batch;
 struct config;
+struct discover;
 struct endpoint;
 struct event;
 struct event_base;
@@ -120,6 +122,7 @@ struct master {
 	uint64_t		 reload_failures;
 	struct stats_table	 retired;	/* exited workers' totals */
 	struct health		*health;
+	struct discover		*disc;		/* DNS: NULL when none */
 	uint8_t			*server_up;	/* per flat server: checks */
 	uint8_t			*server_soft;	/* passive failures */
 };

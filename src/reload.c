@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "discover.h"
 #include "endpoint.h"
 #include "health.h"
 #include "listeners.h"
@@ -228,6 +229,9 @@ reload_commit(struct master *m, struct reload *r)
 	m->gen = r->gen;
 	m->cfg = r->cfg;
 	m->generation = r->gen->id;
+	/* DNS follows the new file's names; what it found carried over. */
+	discover_free(m->disc);
+	m->disc = discover_new(m);
 	reload_remap_generations(m);
 	wtable_drain_old(m);
 	gen_unref(old);

@@ -192,6 +192,9 @@ srvset_carry(const struct config *old, struct config *cfg)
 			if (o->origin == ORIGIN_FILE && k != -1 &&
 			    nb->servers[k].origin == ORIGIN_FILE)
 				srvset_carry_file(nb, o, &nb->servers[k]);
+			else if (o->origin == ORIGIN_DNS &&
+			    nb->nresolves == 0 && nb->discover == NULL)
+				continue;	/* DNS no longer followed */
 			else if (o->origin != ORIGIN_FILE && !o->removed &&
 			    srvset_carry_added(cfg, (size_t)b, o) == -1)
 				return -1;

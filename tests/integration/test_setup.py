@@ -105,6 +105,10 @@ def missing_without_policy_file(tmp):
     # The runtime API parses its JSON bodies with jansson.
     check(' libjansson-dev ' in calls[1] + ' ',
           'libjansson-dev is not installed: %r' % calls[1])
+    # DNS discovery resolves with c-ares; its test serves DNS with dnslib.
+    check(' libc-ares-dev ' in calls[1] + ' ' and
+          ' python3-dnslib' in calls[1],
+          'libc-ares-dev or python3-dnslib is not installed: %r' % calls[1])
     check(all(' policy ' in c for c in calls),
           'services could start during the install: %r' % calls)
     check(not os.path.exists(policy), 'the policy file it made was left')

@@ -393,6 +393,64 @@ START_TEST(test_carry)
 }
 END_TEST
 
+/* The keys of DNS discovery: good ones parsed, bad ones with a line. */
+START_TEST(test_dns_keys)
+{
+	static const char good[] =
+	    "[global]\nresolve_interval = 2s\n"
+	    "resolvers = 127.0.0.1:5353, [::1]:53\n"
+	    "[frontend web]\nlisten = 127.0.0.1:8080\nbackend = app\n"
+	    "[backend app]\nserver = web web.example.test:8080 resolve "
+	    "weight=3 backup\nserver = a1 10.0.0.1:80\n"
+	    "[backend srv]\ndiscover = dns-srv:_app._tcp.example.test\n"
+	    "[frontend f2]\nlisten = 127.0.0.1:8081\nbackend = srv\n";
+	static const char *const bad[] = {
+	    "[global]\nresolve_interval = 0s\n",
+	    "[global]\nresolve_interval = 500ms\n",
+	    "[global]\nresolvers = dns.example:53\n",
+	    "[global]\nresolvers = 127.0.0.1\n",
+	    "[backend app]\ndiscover = srv:_a._tcp.x\n",
+	    "[backend app]\ndiscover = dns-srv:bad..name\n",
+	    "[backend app]\nserver = w host:0 resolve\n",
+	    "[backend app]\nserver = w host resolve\n",
+	    "[backend app]\nserver = w [::1]:80 resolve\n",
+	    "[backend app]\nserver = "
+	    "wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww "
+	    "h.example:80 resolve\n",
+	    "[backend app]\nserver = w h.example:80 resolve\n"
+	    "server = w 10.0.0.1:80\n",
+	};
+	struct errlist errs;
+	struct config *cfg = load(good, &errs);
+	char text[1024];
+
+	ck_assert_msg(cfg != NULL, "%s", joined(&errs));
+	errlist_free(&errs);
+	ck_assert_uint_eq(cfg->resolve_interval_ms, 2000);
+	ck_assert_str_eq(cfg->resolvers, "127.0.0.1:5353,[::1]:53");
+	ck_assert_uint_eq(cfg->backends[0].nresolves, 1);
+	ck_assert_str_eq(cfg->backends[0].resolves[0].host, "web.example.test");
+	ck_assert_uint_eq(cfg->backends[0].resolves[0].port, 8080);
+	ck_assert_uint_eq(cfg->backends[0].resolves[0].weight, 3);
+	ck_assert_int_eq(cfg->backends[0].resolves[0].backup, 1);
+	ck_assert_uint_eq(cfg->backends[0].nservers, 1);
+	ck_assert_uint_eq(cfg->backends[1].nservers, 0);
+	ck_assert_str_eq(cfg->backends[1].discover, "_app._tcp.example.test");
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		snprintf(text, sizeof(text), "[frontend web]\nlisten = "
+		    "127.0.0.1:8080\nbackend = app\n%s%s", bad[i],
+		    strncmp(bad[i], "[backend", 8) == 0 ? "" :
+		    "[backend app]\nserver = a1 10.0.0.1:80\n");
+		cfg = load(text, &errs);
+		ck_assert_msg(cfg == NULL, "accepted: %s", bad[i]);
+		ck_assert_msg(errs.n >= 1 && strstr(errs.msgs[0], "t.ini:") ==
+		    errs.msgs[0], "no file:line for %s", bad[i]);
+		errlist_free(&errs);
+	}
+}
+END_TEST
+
 static Suite *
 srvset_suite(void)
 {
@@ -411,6 +469,7 @@ srvset_suite(void)
 	tcase_add_test(tc, test_api_parse);
 	tcase_add_test(tc, test_api_message);
 	tcase_add_test(tc, test_carry);
+	tcase_add_test(tc, test_dns_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
