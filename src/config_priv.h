@@ -49,6 +49,9 @@ struct key_def {
 	int		 repeatable;
 };
 
+/* config_server.c: [backend] server (repeatable) */
+int	cfg_b_server(struct parse *, const char *, const char *);
+
 /* config_dns.c: the keys of DNS discovery */
 int	cfg_g_resolve_interval(struct parse *, const char *, const char *);
 int	cfg_g_resolvers(struct parse *, const char *, const char *);

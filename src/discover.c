@@ -403,6 +403,17 @@ group_timer_cb(evutil_socket_t fd, short what, void *arg)
 	group_resolve(arg);
 }
 
+/* Whether name is PREFIX-N, N digits. */
+static int
+named_after(const char *name, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+
+	return strncmp(name, prefix, plen) == 0 && name[plen] == '-' &&
+	    name[plen + 1] != '\0' && strspn(name + plen + 1, "0123456789") ==
+	    strlen(name + plen + 1);
+}
+
 /*
  * The servers DNS gave before a reload are carried over (srvset_carry):
  * the group takes back those that are its own, by name, so the first
@@ -412,21 +423,17 @@ static void
 group_adopt(struct group *g)
 {
 	struct backend_conf *bc = &g->d->m->cfg->backends[g->b];
-	size_t plen = g->rc != NULL ? strlen(g->rc->name) : 0;
 
 	for (size_t j = 0; j < bc->nservers; j++) {
 		const struct server_conf *s = &bc->servers[j];
 		struct member *v;
 		int mine = s->origin == ORIGIN_DNS && !s->removed;
 		if (mine && g->rc != NULL)
-			mine = strncmp(s->name, g->rc->name, plen) == 0 &&
-			    s->name[plen] == '-' && s->name[plen + 1] != '\0' &&
-			    strspn(s->name + plen + 1, "0123456789") ==
-			    strlen(s->name + plen + 1);
-		else if (mine)
+			mine = named_after(s->name, g->rc->name);
+		else if (mine)	/* SRV: those no resolve line names */
 			for (size_t k = 0; k < bc->nresolves && mine; k++)
-				mine = strncmp(s->name, bc->resolves[k].name,
-				    strlen(bc->resolves[k].name)) != 0;
+				mine = !named_after(s->name,
+				    bc->resolves[k].name);
 		if (!mine || (v = realloc(g->members, (g->nmembers + 1) *
 		    sizeof(*v))) == NULL)
 			continue;

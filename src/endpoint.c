@@ -234,6 +234,16 @@ endpoint_api(struct endpoint *e, struct evhttp_request *req)
 	endpoint_json(req, code, msg);
 }
 
+/* Whether req is for the runtime API (its errors are JSON). */
+static int
+endpoint_is_api(struct evhttp_request *req)
+{
+	const char *path = evhttp_uri_get_path(
+	    evhttp_request_get_evhttp_uri(req));
+
+	return path != NULL && strncmp(path, "/api/", 5) == 0;
+}
+
 void
 endpoint_set_control(struct endpoint *e, endpoint_control_fn fn, void *arg)
 {
@@ -258,7 +268,11 @@ endpoint_cb(struct evhttp_request *req, void *arg)
 	case ROUTE_UNAUTHORIZED:
 		evhttp_add_header(hdrs, "WWW-Authenticate",
 		    "Bearer realm=\"baton\"");
-		endpoint_error(req, 401, "Unauthorized");
+		if (endpoint_is_api(req))
+			endpoint_json(req, 401, "a change needs the token: "
+			    "Authorization: Bearer TOKEN");
+		else
+			endpoint_error(req, 401, "Unauthorized");
 		break;
 	case ROUTE_BAD_METHOD:
 		evhttp_add_header(hdrs, "Allow", "GET, HEAD");

@@ -65,7 +65,7 @@ master_server_changed(void *arg, size_t server, int up, int soft_down)
 
 	m->server_up[server] = (uint8_t)up;
 	m->server_soft[server] = (uint8_t)soft_down;
-	wtable_servers(m, server);
+	wsend_servers(m, server);
 }
 
 /* Stop */

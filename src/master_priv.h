@@ -11,6 +11,7 @@
  *   upgrade.c    SIGUSR2: the binary re-executed in place
  *   discover.c   DNS service discovery (dnsq.c: c-ares on the loop)
  *   srvctl.c     runtime changes to servers (the API, DNS)
+ *   wsend.c      server states and definitions to the workers
  *   wtable.c     the worker processes: fork, channel, reap, respawn,
  *                drain backstop
  *   orphans.c    workers an upgraded binary left: listed until reaped
@@ -159,13 +160,10 @@ void	handoff_nofile(struct master *m);
 int	wtable_start(struct master *m);
 /* SIGCHLD: reap, take back, replace. */
 void	wtable_reap(struct master *m);
-/* A server changed state: the current generation hears of it. */
-void	wtable_servers(struct master *m, size_t server);
-/* A server added at runtime: the current generation learns of it. */
-void	wtable_srvdef(struct master *m, size_t b,
-	    const struct server_conf *sc);
 /* Grow the current generation's stats tables to its servers; -1 OOM. */
 int	wtable_grow(struct master *m);
+/* Take wp out of service: it drains, and a new one takes its place. */
+void	wtable_retire(struct wproc *wp);
 /* Tell every worker to finish and exit (stop, or an old generation). */
 void	wtable_drain_old(struct master *m);
 void	wtable_kill_all(struct master *m);
@@ -189,6 +187,19 @@ struct server_conf *srvctl_add(struct master *m, size_t b,
 void	srvctl_remove(struct master *m, struct server_conf *s);
 /* endpoint_control_fn: one API request. */
 int	srvctl_api(void *m, const struct api_req *r, char *msg, size_t len);
+
+/* wsend.c: the current generation told of servers */
+/* Tell wp the states of servers [first, first + n). */
+void	wsend_states(struct wproc *wp, size_t first, size_t n);
+/* A server changed state: the current generation hears of it. */
+void	wsend_servers(struct master *m, size_t server);
+/*
+ * A server was added (or brought back): the current generation learns of
+ * it, then of its state. A worker it cannot reach would disagree with
+ * the master on server indices from now on: it is retired.
+ */
+void	wsend_srvdef(struct master *m, size_t b,
+	    const struct server_conf *sc);
 
 /* reload.c */
 /* SIGHUP: the new file, or, on any error, the running one, untouched. */

@@ -55,7 +55,7 @@ srvctl_set(struct master *m, struct server_conf *s, int admin,
 {
 	s->admin = admin;
 	s->weight = weight;
-	wtable_servers(m, s->flat);
+	wsend_servers(m, s->flat);
 }
 
 struct server_conf *
@@ -75,7 +75,7 @@ srvctl_add(struct master *m, size_t b, const struct server_def *d)
 	if (m->health != NULL && health_add(m->health, s->flat,
 	    m->server_up[s->flat]) == -1)
 		log_warn("server %s/%s: health checks", bc->name, s->name);
-	wtable_srvdef(m, b, s);
+	wsend_srvdef(m, b, s);
 	return s;
 }
 
@@ -85,7 +85,7 @@ srvctl_remove(struct master *m, struct server_conf *s)
 	srvset_remove(s);
 	if (m->health != NULL)
 		health_stop(m->health, s->flat);
-	wtable_servers(m, s->flat);
+	wsend_servers(m, s->flat);
 }
 
 /* A POST: state and/or weight. */

@@ -156,9 +156,12 @@ def without_the_token_changes_get_401():
         c.request('POST', srv_path('a1'), body=b'{"state": "drain"}',
                   headers=hdrs)
         r = c.getresponse()
-        r.read()
+        body = r.read()
         c.close()
         check(r.status == 401, 'token %r: status %d' % (tok, r.status))
+        check(r.getheader('Content-Type') == 'application/json' and
+              'token' in json.loads(body.decode())['error'],
+              '401 not as JSON: %r' % body)
         c = http.client.HTTPConnection(H.LOCALHOST, sport, timeout=5)
         c.request('PUT', srv_path('n1'), headers=hdrs,
                   body=b'{"address": "127.0.0.1:1"}')
@@ -383,6 +386,32 @@ def bad_server_definition_on_the_channel_cuts_nothing_else():
     check(servers(sport)['n' * 63]['status'] == 'maint', 'not in maint')
     check(names_seen(port, 5) == ['a1'] * 5, 'a1 does not serve alone')
     b.check_running()
+
+
+@h.case
+def added_server_starts_as_the_check_says():
+    b, port, sport, _ = start(['a1'], workers=2, extra_backend='\n'.join([
+        'check = tcp', 'check_interval = 300ms', 'check_timeout = 200ms',
+        'rise = 2', 'fall = 1']))
+    n1 = h.start_backend('name', name='n1')
+    st, body = api(sport, 'PUT', srv_path('n1'),
+                   {'address': '127.0.0.1:%d' % n1.port})
+    check(st == 201, 'add n1: %d %r' % (st, body))
+    check(servers(sport)['n1']['status'] == 'down',
+          'n1 up before its checks passed: %r' % servers(sport)['n1'])
+    H.poll_until(lambda: servers(sport)['n1']['status'] == 'up', 10,
+                 'n1 up once its checks pass')
+    check(set(names_seen(port, 8)) == {'a1', 'n1'}, 'n1 takes no traffic')
+    # One at a port nobody listens on stays down and is never tried.
+    st, body = api(sport, 'PUT', srv_path('dead'),
+                   {'address': '127.0.0.1:%d' % H.dead_port()})
+    check(st == 201, 'add dead: %d %r' % (st, body))
+    time.sleep(1.5)
+    check(servers(sport)['dead']['status'] == 'down', 'dead: %r'
+          % servers(sport)['dead'])
+    check(set(names_seen(port, 8)) == {'a1', 'n1'}, 'traffic changed')
+    check(servers(sport)['dead']['failures'] == 0, 'dead was tried')
+    check(stats(sport)['frontends'][0]['errors'] == 0, 'errors')
 
 
 def reload_and_wait(b, sport, gen):
