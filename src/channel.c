@@ -1,6 +1,7 @@
 /* channel.c -- master/worker messages: fixed records and fd passing */
 #include "ac_config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "config.h"
 
 size_t
 chan_record_size(int type)
@@ -27,6 +29,8 @@ chan_record_size(int type)
 		return sizeof(struct chan_session);
 	case CHAN_MOVED:
 		return sizeof(struct chan_moved);
+	case CHAN_SRVDEF:
+		return sizeof(struct chan_srvdef);
 	default:
 		return 0;
 	}
@@ -57,6 +61,10 @@ chan_count_range(int type, size_t *min, size_t *max)
 	case CHAN_SERVER:
 		*min = 1;
 		*max = CHAN_MAX_SERVERS;
+		break;
+	case CHAN_SRVDEF:
+		*min = 1;
+		*max = CHAN_MAX_SRVDEFS;
 		break;
 	default:
 		*min = *max = 0;
@@ -151,6 +159,53 @@ chan_decode_handover(const void *buf, size_t nfds, size_t count,
 	return 0;
 }
 
+/* A server state record: flags are 0 or 1, the rest in range. */
+static int
+chan_server_check(const struct chan_server *s, char *err, size_t errlen)
+{
+	if (s->up > 1 || s->soft_down > 1 || s->removed > 1 ||
+	    s->admin > ADMIN_MAINT || s->weight < 1 ||
+	    s->weight > CONFIG_MAX_WEIGHT) {
+		snprintf(err, errlen, "server %u: bad state", s->server);
+		return -1;
+	}
+	return 0;
+}
+
+/* A server definition: every field in range, the name a valid one. */
+static int
+chan_srvdef_check(const struct chan_srvdef *d, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	while (n < sizeof(d->name) && d->name[n] != '\0')
+		n++;
+	if (n == 0 || n == sizeof(d->name)) {
+		snprintf(err, errlen, "server %u: bad name", d->server);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)d->name[i]) &&
+		    strchr("_.-", d->name[i]) == NULL) {
+			snprintf(err, errlen, "server %u: bad name", d->server);
+			return -1;
+		}
+	for (size_t i = n; i < sizeof(d->name); i++)
+		if (d->name[i] != '\0') {
+			snprintf(err, errlen, "server %u: bad name", d->server);
+			return -1;
+		}
+	if ((d->family != AF_INET && d->family != AF_INET6) || d->port == 0 ||
+	    d->pad != 0 || d->backup > 1 || d->send_proxy > PROXY_V2 ||
+	    d->admin > ADMIN_MAINT || d->origin > ORIGIN_DNS ||
+	    d->weight < 1 || d->weight > CONFIG_MAX_WEIGHT ||
+	    d->max_connections > 10000000) {
+		snprintf(err, errlen, "server %u: bad definition", d->server);
+		return -1;
+	}
+	return 0;
+}
+
 int
 chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
     char *err, size_t errlen)
@@ -202,6 +257,17 @@ chan_decode(const void *buf, size_t len, size_t nfds, struct chan_msg *m,
 	} else if (h.type == CHAN_SERVER) {
 		m->servers = (const struct chan_server *)
 		    (const void *)((const char *)buf + sizeof(h));
+		for (size_t i = 0; i < m->count; i++)
+			if (chan_server_check(&m->servers[i], err, errlen) ==
+			    -1)
+				return -1;
+	} else if (h.type == CHAN_SRVDEF) {
+		m->srvdefs = (const struct chan_srvdef *)
+		    (const void *)((const char *)buf + sizeof(h));
+		for (size_t i = 0; i < m->count; i++)
+			if (chan_srvdef_check(&m->srvdefs[i], err, errlen) ==
+			    -1)
+				return -1;
 	} else if (h.type == CHAN_STATS) {
 		m->stats = (const struct stat_record *)
 		    (const void *)((const char *)buf + sizeof(h));

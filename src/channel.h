@@ -37,6 +37,8 @@ enum chan_type {
 			   what may move: chan_handover words) */
 	CHAN_SESSION,	/* both ways: one live session and its sockets */
 	CHAN_MOVED,	/* worker -> master: the credit is spent */
+	CHAN_SRVDEF,	/* master -> worker: servers added at runtime
+			   (struct chan_srvdef) */
 	CHAN_TYPE_MAX
 };
 
@@ -66,7 +68,9 @@ struct chan_server {
 	uint32_t	server;
 	uint8_t		up;		/* health checks say up */
 	uint8_t		soft_down;	/* passive failures: avoid it */
-	uint16_t	pad;
+	uint8_t		admin;		/* enum server_admin (the API) */
+	uint8_t		removed;	/* removed at runtime */
+	uint32_t	weight;		/* 1..CONFIG_MAX_WEIGHT */
 };
 
 /*
@@ -131,6 +135,31 @@ struct chan_moved {
 	uint32_t	pinned;		/* stay: server or frontend gone */
 };
 
+/*
+ * CHAN_SRVDEF record: a server added to a backend at runtime, or a
+ * removed one brought back. server is the flat index the worker must
+ * arrive at by the same addition (srvset_add()): anything else means the
+ * two disagree, and the worker stops.
+ */
+#define CHAN_NAME_MAX	64
+struct chan_srvdef {
+	uint32_t	backend;	/* index in the configuration */
+	uint32_t	server;		/* flat index */
+	uint32_t	weight;		/* 1..CONFIG_MAX_WEIGHT */
+	uint32_t	max_connections;	/* 0: no limit */
+	uint8_t		backup;		/* 0 or 1 */
+	uint8_t		send_proxy;	/* off, v1, v2 */
+	uint8_t		admin;		/* enum server_admin */
+	uint8_t		origin;		/* enum server_origin */
+	uint8_t		family;		/* AF_INET or AF_INET6 */
+	uint8_t		pad;
+	uint16_t	port;		/* network order */
+	uint8_t		addr[16];
+	char		name[CHAN_NAME_MAX];	/* NUL-terminated and -padded */
+};
+
+#define CHAN_MAX_SRVDEFS	16
+
 #define CHAN_MAX_SERVERS ((CHAN_MSG_MAX - sizeof(struct chan_hdr)) / \
 			    sizeof(struct chan_server))
 
@@ -148,6 +177,7 @@ struct chan_msg {
 	const struct chan_session *session;
 	const uint32_t		*words;		/* CHAN_HANDOVER */
 	struct chan_moved	 moved;
+	const struct chan_srvdef *srvdefs;
 	uint64_t		 ack;
 };
 
@@ -162,7 +192,8 @@ size_t	chan_encode(void *buf, size_t size, int type, const void *records,
 /*
  * Check and decode a message that arrived with nfds descriptors. Returns 0,
  * or -1 with the reason in err: wrong length, unknown type, a record count
- * beyond limits, fds that do not match the records.
+ * beyond limits, fds that do not match the records, a field out of its
+ * range (server states and definitions are checked field by field).
  */
 int	chan_decode(const void *buf, size_t len, size_t nfds,
 	    struct chan_msg *m, char *err, size_t errlen);

@@ -210,6 +210,36 @@ config_handler(void *user, const char *section, const char *key,
 	return 1;
 }
 
+/* Room for every server a backend may ever hold (see config.h). */
+static void
+config_reserve_servers(struct backend_conf *b)
+{
+	struct server_conf *s;
+
+	if ((s = realloc(b->servers, CONFIG_MAX_SERVERS * sizeof(*s))) ==
+	    NULL)
+		fatalx("out of memory");
+	memset(s + b->nservers, 0, (CONFIG_MAX_SERVERS - b->nservers) *
+	    sizeof(*s));
+	b->servers = s;
+}
+
+int
+config_server_at(const struct config *cfg, size_t flat, size_t *b,
+    size_t *j)
+{
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		const struct backend_conf *bc = &cfg->backends[i];
+		for (size_t k = 0; k < bc->nservers; k++)
+			if (bc->servers[k].flat == flat) {
+				*b = i;
+				*j = k;
+				return 0;
+			}
+	}
+	return -1;
+}
+
 /* Cross-checks that need the whole file. */
 static void
 config_validate(struct parse *p)
@@ -222,9 +252,13 @@ config_validate(struct parse *p)
 		    p->name, p->line > 0 ? p->line : 1);
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		struct backend_conf *b = &cfg->backends[i];
-		if (b->nservers == 0)
+		if (b->nservers == 0 && b->nresolves == 0 &&
+		    b->discover == NULL)
 			cfg_errlist_add(p->errs, "%s:%d: [backend %s] no server",
 			    p->name, b->line, b->name);
+		for (size_t j = 0; j < b->nresolves; j++)
+			if (b->resolves[j].send_proxy == -1)
+				b->resolves[j].send_proxy = b->send_proxy;
 		if ((b->check_send != NULL || b->check_expect != NULL) &&
 		    b->check != CHECK_TCP)
 			cfg_errlist_add(p->errs, "%s:%d: [backend %s] check_send "
@@ -232,9 +266,14 @@ config_validate(struct parse *p)
 			    b->line, b->name);
 		b->server_base = cfg->nservers;
 		cfg->nservers += b->nservers;
-		for (size_t j = 0; j < b->nservers; j++)
-			if (b->servers[j].send_proxy == -1)
-				b->servers[j].send_proxy = b->send_proxy;
+		for (size_t j = 0; j < b->nservers; j++) {
+			struct server_conf *s = &b->servers[j];
+			if (s->send_proxy == -1)
+				s->send_proxy = b->send_proxy;
+			s->flat = b->server_base + j;
+			s->file_weight = s->weight;
+		}
+		config_reserve_servers(b);
 	}
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		struct frontend_conf *f = &cfg->frontends[i];
@@ -311,6 +350,7 @@ config_run(struct parse *p)
 	p->cfg->log_format = LOG_FORMAT_TEXT;
 	p->cfg->splice = 1;
 	p->cfg->handover = 1;
+	p->cfg->resolve_interval_ms = 30 * 1000;
 	rc = ini_parse_stream(config_reader, p, config_handler, p);
 	/* rc > 0 (a syntax error) was reported by config_reader already. */
 	if (rc < 0) {
@@ -388,6 +428,12 @@ config_free(struct config *cfg)
 			free(b->servers[j].addr_text);
 		}
 		free(b->servers);
+		for (size_t j = 0; j < b->nresolves; j++) {
+			free(b->resolves[j].name);
+			free(b->resolves[j].host);
+		}
+		free(b->resolves);
+		free(b->discover);
 		free(b->name);
 		free(b->check_send);
 		free(b->check_expect);
@@ -397,6 +443,7 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->log_file);
 	free(cfg->pidfile);
+	free(cfg->resolvers);
 	free(cfg->stats_listen);
 	free(cfg->stats_token);
 	free(cfg);

@@ -43,16 +43,53 @@ enum log_format {
 	LOG_FORMAT_JSON,
 };
 
+/* Where a server came from. */
+enum server_origin {
+	ORIGIN_FILE,	/* a server line of proxy.ini */
+	ORIGIN_API,	/* added through the stats endpoint's API */
+	ORIGIN_DNS,	/* found by DNS (resolve, discover) */
+};
+
+/* A server's runtime state, set through the API (ready unless told). */
+enum server_admin {
+	ADMIN_READY,
+	ADMIN_DRAIN,	/* no new connections; open ones finish */
+	ADMIN_MAINT,	/* the same, and /stats says maint */
+};
+
 struct server_conf {
 	char		*name;
 	char		*addr_text;	/* as written, for stats and logs */
 	struct addr	 addr;
-	unsigned	 weight;
+	unsigned	 weight;	/* in force (the API may change it) */
 	int		 backup;
 	int		 send_proxy;	/* enum proxy_proto */
 	unsigned	 max_connections;	/* 0: no limit */
 	int		 line;
+	size_t		 flat;		/* index over every backend's servers */
+	/* Runtime: set by the master, the same in its workers. */
+	int		 origin;	/* enum server_origin */
+	int		 admin;		/* enum server_admin */
+	int		 removed;	/* removed at runtime: drains, then gone */
+	unsigned	 file_weight;	/* weight as its origin gave it */
 };
+
+/*
+ * A server line with "resolve": every A and AAAA record of host is a
+ * server, named NAME-1, NAME-2, ... (stable by address).
+ */
+struct resolve_conf {
+	char		*name;
+	char		*host;
+	unsigned	 port;
+	unsigned	 weight;
+	int		 backup;
+	int		 send_proxy;	/* enum proxy_proto */
+	unsigned	 max_connections;
+	int		 line;
+};
+
+#define CONFIG_RESOLVE_NAME_MAX	59	/* so that NAME-256 fits 63 */
 
 struct backend_conf {
 	char			*name;
@@ -75,6 +112,17 @@ struct backend_conf {
 	unsigned		 fail_timeout_ms;
 	int			 send_proxy;	/* default for its servers */
 	size_t			 server_base;	/* first flat server index */
+	struct resolve_conf	*resolves;	/* server ... resolve */
+	size_t			 nresolves;
+	char			*discover;	/* the SRV name, or NULL */
+	int			 discover_line;
+	/*
+	 * servers has room for CONFIG_MAX_SERVERS from the start, so servers
+	 * added at runtime never move the others (health and sessions keep
+	 * pointers). Flat indices are server_base + j for the file's servers;
+	 * a server added later takes the next free flat index of the whole
+	 * configuration (server_conf.flat).
+	 */
 };
 
 struct listen_conf {
@@ -122,6 +170,8 @@ struct config {
 	char			*pidfile;
 	int			 splice;	/* splice() for bulk data */
 	int			 handover;	/* reload moves live sessions */
+	unsigned		 resolve_interval_ms;	/* DNS: at most */
+	char			*resolvers;	/* "IP:PORT,..." or NULL */
 
 	int			 has_stats;
 	char			*stats_listen;
@@ -134,6 +184,13 @@ struct config {
 	size_t			 nbackends;
 	size_t			 nservers;	/* over all backends */
 };
+
+/*
+ * The server with flat index flat: its backend's index to *b and its own
+ * to *j. Returns 0, or -1 when there is none.
+ */
+int	config_server_at(const struct config *cfg, size_t flat, size_t *b,
+	    size_t *j);
 
 /* Error messages, each "FILE:LINE: text", in the order found. */
 struct errlist {

@@ -109,6 +109,14 @@ summary_backend(FILE *fp, const struct backend_conf *b)
 			fprintf(fp, ", max_connections %u", s->max_connections);
 		fputc('\n', fp);
 	}
+	for (size_t i = 0; i < b->nresolves; i++)
+		fprintf(fp, "  servers %s-N: every address of %s, port %u, "
+		    "weight %u%s\n", b->resolves[i].name, b->resolves[i].host,
+		    b->resolves[i].port, b->resolves[i].weight,
+		    b->resolves[i].backup ? ", backup" : "");
+	if (b->discover != NULL)
+		fprintf(fp, "  servers from DNS SRV records of %s\n",
+		    b->discover);
 }
 
 void
@@ -170,6 +178,9 @@ ini_global(FILE *fp, const struct config *cfg)
 	ini_string(fp, "pidfile", cfg->pidfile);
 	fprintf(fp, "splice = %s\n", onoff(cfg->splice));
 	fprintf(fp, "handover = %s\n", onoff(cfg->handover));
+	fprintf(fp, "resolve_interval = %s\n", dur(cfg->resolve_interval_ms,
+	    d));
+	ini_string(fp, "resolvers", cfg->resolvers);
 }
 
 static void
@@ -238,6 +249,24 @@ ini_server(FILE *fp, const struct backend_conf *b,
 	fprintf(fp, "%s\n", line);
 }
 
+/* A server line with resolve: options at their defaults left out, so
+ * that the line is no longer than the one read. */
+static void
+ini_resolve(FILE *fp, const struct backend_conf *b,
+    const struct resolve_conf *r)
+{
+	fprintf(fp, "server = %s %s:%u resolve", r->name, r->host, r->port);
+	if (r->weight != 1)
+		fprintf(fp, " weight=%u", r->weight);
+	if (r->send_proxy != b->send_proxy)
+		fprintf(fp, " send_proxy=%s", config_proxy_name(r->send_proxy));
+	if (r->max_connections != 0)
+		fprintf(fp, " max_connections=%u", r->max_connections);
+	if (r->backup)
+		fprintf(fp, " backup");
+	fputc('\n', fp);
+}
+
 static void
 ini_escaped(FILE *fp, const char *key, const char *v, size_t len)
 {
@@ -257,6 +286,10 @@ ini_backend(FILE *fp, const struct backend_conf *b)
 	fprintf(fp, "balance = %s\n", config_balance_name(b->balance));
 	for (size_t i = 0; i < b->nservers; i++)
 		ini_server(fp, b, &b->servers[i]);
+	for (size_t i = 0; i < b->nresolves; i++)
+		ini_resolve(fp, b, &b->resolves[i]);
+	if (b->discover != NULL)
+		fprintf(fp, "discover = dns-srv:%s\n", b->discover);
 	fprintf(fp, "connect_timeout = %s\n", dur(b->connect_timeout_ms, d));
 	fprintf(fp, "retries = %u\n", b->retries);
 	fprintf(fp, "check = %s\n", config_check_name(b->check));

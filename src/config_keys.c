@@ -210,6 +210,8 @@ static const struct key_def global_keys[] = {
 	{ "pidfile", g_pidfile, 0 },
 	{ "splice", g_splice, 0 },
 	{ "handover", g_handover, 0 },
+	{ "resolve_interval", cfg_g_resolve_interval, 0 },
+	{ "resolvers", cfg_g_resolvers, 0 },
 	{ NULL, NULL, 0 }
 };
 
@@ -365,96 +367,6 @@ cur_backend(struct parse *p)
 }
 
 static int
-server_option(struct parse *p, struct server_conf *s, const char *opt)
-{
-	const char *eq = strchr(opt, '=');
-	const char *v = eq ? eq + 1 : "";
-	size_t klen = eq ? (size_t)(eq - opt) : strlen(opt);
-
-	if (klen == 6 && strncmp(opt, "backup", 6) == 0 && eq == NULL) {
-		s->backup = 1;
-		return 0;
-	}
-	if (klen == 6 && strncmp(opt, "weight", 6) == 0 && eq != NULL) {
-		if (cfg_parse_uint(v, 1, CONFIG_MAX_WEIGHT, &s->weight) == 0)
-			return 0;
-		cfg_perr(p, 0, "server: bad weight '%s' (expected 1..%d)", v,
-		    CONFIG_MAX_WEIGHT);
-		return -1;
-	}
-	if (klen == 15 && strncmp(opt, "max_connections", 15) == 0 &&
-	    eq != NULL) {
-		if (cfg_parse_uint(v, 1, 10000000, &s->max_connections) == 0)
-			return 0;
-		cfg_perr(p, 0, "server: bad max_connections '%s' (expected "
-		    "1..10000000)", v);
-		return -1;
-	}
-	if (klen == 10 && strncmp(opt, "send_proxy", 10) == 0 && eq != NULL) {
-		int i = cfg_parse_word(v, send_proxy_words);
-		if (i != -1) {
-			s->send_proxy = i;
-			return 0;
-		}
-		cfg_perr(p, 0, "server: bad send_proxy '%s' (expected off | v1 | "
-		    "v2)", v);
-		return -1;
-	}
-	cfg_perr(p, 0, "server: unknown option '%s'", opt);
-	return -1;
-}
-
-static int
-b_server(struct parse *p, const char *k, const char *v)
-{
-	struct backend_conf *b = cur_backend(p);
-	struct server_conf *s;
-	char *copy, *tok, *save, *name, *addr;
-	char err[64];
-	int rc = -1;
-
-	copy = cfg_xstrdup(v);
-	name = strtok_r(copy, " \t", &save);
-	addr = strtok_r(NULL, " \t", &save);
-	if (name == NULL || addr == NULL) {
-		cfg_perr(p, 0, "%s: expected NAME ADDRESS [options]", k);
-		goto out;
-	}
-	if (b->nservers >= CONFIG_MAX_SERVERS) {
-		cfg_perr(p, 0, "%s: too many servers (at most %d)", k,
-		    CONFIG_MAX_SERVERS);
-		goto out;
-	}
-	if (!cfg_valid_name(name)) {
-		cfg_perr(p, 0, "%s: bad name '%s' (letters, digits, _ . -)", k,
-		    name);
-		goto out;
-	}
-	for (size_t i = 0; i < b->nservers; i++)
-		if (strcmp(b->servers[i].name, name) == 0) {
-			cfg_perr(p, 0, "%s: duplicate server name '%s'", k, name);
-			goto out;
-		}
-	s = cfg_grow(&b->servers, &b->nservers, sizeof(*s));
-	s->name = cfg_xstrdup(name);
-	s->addr_text = cfg_xstrdup(addr);
-	s->weight = 1;
-	s->send_proxy = -1;
-	s->line = p->line;
-	if (addr_parse(addr, ADDR_RESOLVE, &s->addr, err, sizeof(err)) == -1) {
-		cfg_perr(p, 0, "%s: bad address '%s' (%s)", k, addr, err);
-		goto out;
-	}
-	rc = 0;
-	while ((tok = strtok_r(NULL, " \t", &save)) != NULL)
-		if (server_option(p, s, tok) == -1)
-			rc = -1;
-out:
-	free(copy);
-	return rc;
-}
-
-static int
 b_balance(struct parse *p, const char *k, const char *v)
 {
 	return set_word(p, k, v, balance_words, &cur_backend(p)->balance);
@@ -553,7 +465,7 @@ b_fail_timeout(struct parse *p, const char *k, const char *v)
 }
 
 static const struct key_def backend_keys[] = {
-	{ "server", b_server, 1 },
+	{ "server", cfg_b_server, 1 },
 	{ "balance", b_balance, 0 },
 	{ "connect_timeout", b_connect_timeout, 0 },
 	{ "retries", b_retries, 0 },
@@ -567,6 +479,7 @@ static const struct key_def backend_keys[] = {
 	{ "check_expect", b_check_expect, 0 },
 	{ "max_fails", b_max_fails, 0 },
 	{ "fail_timeout", b_fail_timeout, 0 },
+	{ "discover", cfg_b_discover, 0 },
 	{ NULL, NULL, 0 }
 };
 

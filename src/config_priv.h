@@ -49,6 +49,19 @@ struct key_def {
 	int		 repeatable;
 };
 
+/* config_server.c: [backend] server (repeatable) */
+int	cfg_b_server(struct parse *, const char *, const char *);
+
+/* config_dns.c: the keys of DNS discovery */
+int	cfg_g_resolve_interval(struct parse *, const char *, const char *);
+int	cfg_g_resolvers(struct parse *, const char *, const char *);
+int	cfg_b_discover(struct parse *, const char *, const char *);
+/* A server line with "resolve": opts holds its options, hostport its
+ * HOST:PORT. */
+int	cfg_resolve_add(struct parse *, struct backend_conf *,
+	    const struct server_conf *opts, const char *name,
+	    const char *hostport);
+
 /* config_util.c */
 void	 cfg_errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "api.h"
 #include "config.h"
 #include "dashboard.h"
 #include "endpoint.h"
@@ -34,6 +35,8 @@ struct endpoint {
 	endpoint_view_fn	 view;
 	endpoint_done_fn	 done;
 	void			*arg;
+	endpoint_control_fn	 control;
+	void			*control_arg;
 };
 
 /* Compare without leaking, through timing, how much of the token matched. */
@@ -65,10 +68,12 @@ endpoint_route(const char *token, const char *authorization, int get_or_head,
 {
 	if (!endpoint_authorized(token, authorization))
 		return ROUTE_UNAUTHORIZED;
-	if (!get_or_head)
-		return ROUTE_BAD_METHOD;
 	if (path == NULL)
 		path = "";
+	if (strncmp(path, "/api/", 5) == 0)
+		return ROUTE_API;
+	if (!get_or_head)
+		return ROUTE_BAD_METHOD;
 	if (strcmp(path, "/stats") == 0)
 		return ROUTE_STATS;
 	if (strcmp(path, "/metrics") == 0)
@@ -128,6 +133,124 @@ endpoint_render(struct endpoint *e, struct evhttp_request *req, int metrics)
 	sbuf_free(&b);
 }
 
+/* A JSON answer {"error": msg} or {"ok": msg}. */
+static void
+endpoint_json(struct evhttp_request *req, int code, const char *msg)
+{
+	static const char oom[] = "{\"error\":\"cannot say\"}";
+	const char *reason = code == 200 ? "OK" : code == 201 ? "Created" :
+	    code == 400 ? "Bad Request" : code == 401 ? "Unauthorized" :
+	    code == 403 ? "Forbidden" : code == 404 ? "Not Found" :
+	    code == 405 ? "Method Not Allowed" : code == 409 ? "Conflict" :
+	    code == 503 ? "Service Unavailable" : "Internal Server Error";
+	char *body = api_message(code < 300, msg);
+
+	if (body == NULL)
+		endpoint_reply(req, code, reason, "application/json", oom,
+		    sizeof(oom) - 1);
+	else
+		endpoint_reply(req, code, reason, "application/json", body,
+		    strlen(body));
+	free(body);
+}
+
+/* Whether the endpoint listens on a loopback address only. */
+static int
+endpoint_loopback(const struct addr *a)
+{
+	const struct sockaddr_in *sin = (const void *)&a->ss;
+	const struct sockaddr_in6 *sin6 = (const void *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	if (a->ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	return 0;
+}
+
+/* Who asked, for the log: the client's address and port. */
+static void
+endpoint_peer(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	char *host = NULL;
+	ev_uint16_t port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &host, &port);
+	snprintf(buf, len, "%s:%u", host != NULL ? host : "?",
+	    (unsigned)port);
+}
+
+/*
+ * The runtime API: changes need the token when one is set (checked by
+ * the router), or else an endpoint on loopback, where only this host's
+ * users reach it.
+ */
+static void
+endpoint_api(struct endpoint *e, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct api_req r;
+	char msg[256], who[80];
+	size_t len = evbuffer_get_length(in);
+	int code;
+
+	memset(&r, 0, sizeof(r));
+	if (e->token == NULL && !endpoint_loopback(&e->addr)) {
+		endpoint_json(req, 403, "changes need [stats] token, or the "
+		    "endpoint on a loopback address");
+		return;
+	}
+	if (cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_PUT &&
+	    cmd != EVHTTP_REQ_DELETE) {
+		evhttp_add_header(hdrs, "Allow", "POST, PUT, DELETE");
+		endpoint_json(req, 405, "use POST (state, weight), PUT (add) "
+		    "or DELETE (remove)");
+		return;
+	}
+	if (api_path(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)),
+	    &r) == -1) {
+		endpoint_json(req, 404, "no such resource: use "
+		    "/api/backends/NAME/servers/NAME");
+		return;
+	}
+	r.op = cmd == EVHTTP_REQ_POST ? API_SET : cmd == EVHTTP_REQ_PUT ?
+	    API_ADD : API_REMOVE;
+	if (api_parse(&r, (const char *)evbuffer_pullup(in, -1), len, msg,
+	    sizeof(msg)) == -1) {
+		endpoint_json(req, 400, msg);
+		return;
+	}
+	if (e->control == NULL) {
+		endpoint_json(req, 503, "runtime changes are not available");
+		return;
+	}
+	endpoint_peer(req, who, sizeof(who));
+	r.who = who;
+	code = e->control(e->control_arg, &r, msg, sizeof(msg));
+	endpoint_json(req, code, msg);
+}
+
+/* Whether req is for the runtime API (its errors are JSON). */
+static int
+endpoint_is_api(struct evhttp_request *req)
+{
+	const char *path = evhttp_uri_get_path(
+	    evhttp_request_get_evhttp_uri(req));
+
+	return path != NULL && strncmp(path, "/api/", 5) == 0;
+}
+
+void
+endpoint_set_control(struct endpoint *e, endpoint_control_fn fn, void *arg)
+{
+	e->control = fn;
+	e->control_arg = arg;
+}
+
 static void
 endpoint_cb(struct evhttp_request *req, void *arg)
 {
@@ -145,11 +268,18 @@ endpoint_cb(struct evhttp_request *req, void *arg)
 	case ROUTE_UNAUTHORIZED:
 		evhttp_add_header(hdrs, "WWW-Authenticate",
 		    "Bearer realm=\"baton\"");
-		endpoint_error(req, 401, "Unauthorized");
+		if (endpoint_is_api(req))
+			endpoint_json(req, 401, "a change needs the token: "
+			    "Authorization: Bearer TOKEN");
+		else
+			endpoint_error(req, 401, "Unauthorized");
 		break;
 	case ROUTE_BAD_METHOD:
 		evhttp_add_header(hdrs, "Allow", "GET, HEAD");
 		endpoint_error(req, 405, "Method Not Allowed");
+		break;
+	case ROUTE_API:
+		endpoint_api(e, req);
 		break;
 	case ROUTE_STATS:
 		endpoint_render(e, req, 0);

@@ -2,6 +2,9 @@
 #ifndef BATON_ENDPOINT_H
 #define BATON_ENDPOINT_H
 
+#include <stddef.h>
+
+struct api_req;
 struct config;
 struct endpoint;
 struct event_base;
@@ -21,6 +24,16 @@ typedef void	(*endpoint_done_fn)(void *arg, struct stats_view *v);
 struct endpoint	*endpoint_new(struct event_base *base, const struct config *cfg,
 		    int fd, endpoint_view_fn view, endpoint_done_fn done,
 		    void *arg);
+/*
+ * Apply one runtime change (the API, api.h): returns the HTTP status to
+ * answer with (200, 201, 404, 409...) and fills msg with what to say.
+ */
+typedef int	(*endpoint_control_fn)(void *arg, const struct api_req *r,
+		    char *msg, size_t msglen);
+/* Take API requests to fn; without it they get 503. */
+void		 endpoint_set_control(struct endpoint *e,
+		    endpoint_control_fn fn, void *arg);
+
 /* The listening socket (for a binary upgrade to pass on). */
 int		 endpoint_fd(const struct endpoint *e);
 /* Take a new token (NULL: none) from a reloaded configuration; -1 on OOM. */
@@ -30,6 +43,7 @@ void		 endpoint_free(struct endpoint *e);
 /* What a request is answered with, in the order it is decided. */
 enum endpoint_route {
 	ROUTE_UNAUTHORIZED,	/* 401: a token is set, not given */
+	ROUTE_API,		/* /api/...: the runtime API (api.h) */
 	ROUTE_BAD_METHOD,	/* 405: neither GET nor HEAD */
 	ROUTE_STATS,		/* /stats */
 	ROUTE_METRICS,		/* /metrics */

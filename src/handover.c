@@ -42,6 +42,7 @@ struct ho_peer {
 	int			 chan;
 	struct wproc_ho		*ho;
 	size_t			 nfe, nsrv;
+	size_t			 nmapped;	/* servers the map covers */
 	const size_t		*fe_map;	/* STATS_NOWHERE: gone */
 	const size_t		*srv_map;
 	const uint8_t		*srv_same;	/* NULL: compare cfg's */
@@ -61,10 +62,12 @@ peer_of_wproc(struct wproc *wp, struct ho_peer *p)
 	p->cfg = wp->gen->cfg;
 	p->nfe = wp->gen->cfg->nfrontends;
 	p->nsrv = wp->gen->cfg->nservers;
+	/* Servers added at runtime since the map was made stay put. */
 	if (wp->gen->map.nfrontends == p->nfe &&
-	    wp->gen->map.nservers == p->nsrv) {
+	    wp->gen->map.nservers <= p->nsrv) {
 		p->fe_map = wp->gen->map.frontends;
 		p->srv_map = wp->gen->map.servers;
+		p->nmapped = wp->gen->map.nservers;
 	}
 	p->t = &wp->t;
 }
@@ -83,6 +86,7 @@ peer_of_orphan(struct orphan *o, struct ho_peer *p)
 		p->nsrv = o->nsrv;
 		p->fe_map = o->fe_map;
 		p->srv_map = o->srv_map;
+		p->nmapped = o->nsrv;
 		p->srv_same = o->srv_same;
 	}
 }
@@ -113,25 +117,30 @@ handover_begin(struct master *m)
 static const struct server_conf *
 handover_server(const struct config *cfg, size_t i)
 {
-	for (size_t b = 0; b < cfg->nbackends; b++) {
-		const struct backend_conf *bc = &cfg->backends[b];
-		if (i >= bc->server_base && i < bc->server_base + bc->nservers)
-			return &bc->servers[i - bc->server_base];
-	}
-	return NULL;
+	size_t b, j;
+
+	if (config_server_at(cfg, i, &b, &j) == -1)
+		return NULL;
+	return &cfg->backends[b].servers[j];
 }
 
-/* Server i of p, at the same address in the current configuration. */
+/*
+ * Server i of p: in the current configuration at the same address, and
+ * ready there (a drained, maintained or removed server keeps its old
+ * sessions where they are, to finish).
+ */
 static int
 handover_same(const struct ho_peer *p, size_t i)
 {
 	const struct server_conf *a, *b;
 
+	b = handover_server(p->m->cfg, p->srv_map[i]);
+	if (b == NULL || b->admin != ADMIN_READY || b->removed)
+		return 0;
 	if (p->srv_same != NULL)
 		return p->srv_same[i];
 	a = handover_server(p->cfg, i);
-	b = handover_server(p->m->cfg, p->srv_map[i]);
-	return a != NULL && b != NULL && addr_equal(&a->addr, &b->addr);
+	return a != NULL && addr_equal(&a->addr, &b->addr);
 }
 
 /*
@@ -144,7 +153,7 @@ handover_bits(const struct ho_peer *p, uint32_t *words)
 	for (size_t i = 0; i < p->nfe; i++)
 		if (p->fe_map[i] != STATS_NOWHERE)
 			words[CHAN_HO_BITS + i / 32] |= 1U << (i % 32);
-	for (size_t i = 0; i < p->nsrv; i++) {
+	for (size_t i = 0; i < p->nmapped; i++) {
 		size_t bit = p->nfe + i;
 		if (p->srv_map[i] != STATS_NOWHERE && handover_same(p, i))
 			words[CHAN_HO_BITS + bit / 32] |= 1U << (bit % 32);
@@ -323,6 +332,7 @@ handover_session_peer(struct ho_peer *p, struct wproc *to,
 		mv->fds[i] = i + 1 < nfds ? fds[i + 1] : -1;
 	fe = p->fe_map[cs->conn.frontend];
 	mv->server = cs->server != CHAN_NO_SERVER &&
+	    cs->server < p->nmapped &&
 	    p->srv_map[cs->server] != STATS_NOWHERE ?
 	    (uint32_t)p->srv_map[cs->server] : CHAN_NO_SERVER;
 	if (fe == STATS_NOWHERE) {

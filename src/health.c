@@ -33,6 +33,7 @@ struct hcheck {
 	struct timeval			 window;	/* first failure */
 	int				 soft_down;
 	struct event			*soft_timer;	/* end of soft-down */
+	int				 stopped;	/* removed at runtime */
 };
 
 struct health {
@@ -41,7 +42,8 @@ struct health {
 	health_change_fn	 fn;
 	void			*arg;
 	struct hcheck		*checks;	/* one per flat server */
-	size_t			 n;
+	size_t			 n;		/* servers set up */
+	size_t			 cap;		/* room in checks */
 	uint64_t		 rng;
 };
 
@@ -270,6 +272,8 @@ health_failures(struct health *h, size_t server, unsigned n)
 	if (h == NULL || server >= h->n || n == 0)
 		return;
 	c = &h->checks[server];
+	if (c->h == NULL || c->stopped)
+		return;
 	if (c->bc->check == CHECK_TCP) {
 		while (n-- > 0)
 			if (health_count(&c->st, 0, c->bc->rise,
@@ -302,6 +306,43 @@ health_failures(struct health *h, size_t server, unsigned n)
 	health_changed(c);
 }
 
+void	health_stop(struct health *, size_t);
+
+/*
+ * Set up the checks of server sc (flat index sc->flat), starting from
+ * state up; a slot used before (a server brought back) starts over.
+ */
+static int
+health_setup(struct health *h, const struct backend_conf *bc,
+    const struct server_conf *sc, int up)
+{
+	struct hcheck *c = &h->checks[sc->flat];
+
+	if (c->h != NULL) {
+		health_stop(h, sc->flat);
+	} else {
+		c->h = h;
+		c->fd = -1;
+		c->io = event_new(h->base, -1, 0, health_io, c);
+		c->timer = evtimer_new(h->base, health_start, c);
+		c->soft_timer = evtimer_new(h->base, health_soft_end, c);
+		if (c->io == NULL || c->timer == NULL || c->soft_timer == NULL)
+			return -1;
+	}
+	c->server = sc->flat;
+	c->bc = bc;
+	c->sc = sc;
+	c->stopped = 0;
+	c->soft_down = 0;
+	c->fails = 0;
+	memset(&c->st, 0, sizeof(c->st));
+	c->st.up = up != 0;
+	/* the first check at a random point of the interval */
+	if (bc->check == CHECK_TCP)
+		health_schedule(c, health_random(h, bc->check_interval_ms));
+	return 0;
+}
+
 struct health *
 health_new(struct event_base *base, const struct config *cfg,
     const uint8_t *up, health_change_fn fn, void *arg)
@@ -316,43 +357,66 @@ health_new(struct event_base *base, const struct config *cfg,
 	h->fn = fn;
 	h->arg = arg;
 	h->n = cfg->nservers;
+	/* Room for every server the backends may come to hold. */
+	h->cap = cfg->nbackends * CONFIG_MAX_SERVERS + 1;
 	gettimeofday(&now, NULL);
 	h->rng = ((uint64_t)now.tv_usec << 20) ^ (uint64_t)getpid() ^ 1;
-	if ((h->checks = calloc(h->n + 1, sizeof(*h->checks))) == NULL) {
+	if ((h->checks = calloc(h->cap, sizeof(*h->checks))) == NULL) {
 		free(h);
 		return NULL;
 	}
 	for (size_t b = 0; b < cfg->nbackends; b++) {
 		const struct backend_conf *bc = &cfg->backends[b];
 		for (size_t j = 0; j < bc->nservers; j++) {
-			struct hcheck *c = &h->checks[bc->server_base + j];
-			c->h = h;
-			c->server = bc->server_base + j;
-			c->bc = bc;
-			c->sc = &bc->servers[j];
-			c->fd = -1;
-			c->st.up = up[c->server];
-			c->io = event_new(base, -1, 0, health_io, c);
-			c->timer = evtimer_new(base, health_start, c);
-			c->soft_timer = evtimer_new(base, health_soft_end, c);
-			if (c->io == NULL || c->timer == NULL ||
-			    c->soft_timer == NULL) {
+			if (health_setup(h, bc, &bc->servers[j],
+			    up[bc->servers[j].flat]) == -1) {
 				health_free(h);
 				return NULL;
 			}
-			/* the first check at a random point of the interval */
-			if (bc->check == CHECK_TCP)
-				health_schedule(c, health_random(h,
-				    bc->check_interval_ms));
+			/* removed at runtime, and kept so over a reload */
+			if (bc->servers[j].removed)
+				health_stop(h, bc->servers[j].flat);
 		}
 	}
 	return h;
 }
 
+int
+health_add(struct health *h, size_t flat, int up)
+{
+	size_t b, j;
+
+	if (flat >= h->cap || config_server_at(h->cfg, flat, &b, &j) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (flat >= h->n)
+		h->n = flat + 1;
+	return health_setup(h, &h->cfg->backends[b],
+	    &h->cfg->backends[b].servers[j], up);
+}
+
+void
+health_stop(struct health *h, size_t flat)
+{
+	struct hcheck *c;
+
+	if (flat >= h->n || (c = &h->checks[flat])->h == NULL)
+		return;
+	c->stopped = 1;
+	evtimer_del(c->timer);
+	evtimer_del(c->soft_timer);
+	if (c->fd != -1) {
+		event_del(c->io);
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
 void
 health_free(struct health *h)
 {
-	for (size_t i = 0; i < h->n; i++) {
+	for (size_t i = 0; i < h->cap; i++) {
 		struct hcheck *c = &h->checks[i];
 		if (c->h == NULL)
 			continue;	/* never set up */

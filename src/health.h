@@ -34,6 +34,14 @@ struct health	*health_new(struct event_base *base, const struct config *cfg,
 		    const uint8_t *up, health_change_fn fn, void *arg);
 void		 health_free(struct health *h);
 /*
+ * Check server flat of the configuration health_new() was given, added
+ * there at runtime (or brought back), starting from state up. -1 when
+ * out of memory or flat is no server of it.
+ */
+int		 health_add(struct health *h, size_t flat, int up);
+/* Stop checking server flat (removed at runtime). */
+void		 health_stop(struct health *h, size_t flat);
+/*
  * Workers saw n failed connects to a server: they count toward fall with
  * active checks, else max_fails of them within fail_timeout mark it
  * soft-down for fail_timeout (nginx's semantics).

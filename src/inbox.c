@@ -128,8 +128,17 @@ inbox_dispatch(struct inbox *in, int k)
 		in->ops->drain(in->arg, "master asked");
 		return 0;
 	case CHAN_SERVER:
-		in->ops->servers(in->arg, m->servers, m->count);
-		return 0;
+		if (in->ops->servers(in->arg, m->servers, m->count) == 0)
+			return 0;
+		log_warnx("worker %d: state of a server it does not know",
+		    in->id);
+		break;
+	case CHAN_SRVDEF:
+		if (in->ops->srvdefs(in->arg, m->srvdefs, m->count) == 0)
+			return 0;
+		log_warnx("worker %d: cannot add a server where the master "
+		    "did", in->id);
+		break;
 	case CHAN_LOGFD:
 		b->nfds[k] = 0;		/* the log's now */
 		if (log_adopt_fd(b->fds[k][0]) == -1)

@@ -29,12 +29,16 @@ struct inbox_ops {
 	 * configuration.
 	 */
 	int	(*handover)(void *arg, const uint32_t *words, size_t n);
-	/* Server states from the master's health checks (CHAN_SERVER). */
-	void	(*servers)(void *arg, const struct chan_server *v, size_t n);
+	/* Server states from the master: its health checks and the API
+	 * (CHAN_SERVER). -1 when one names a server the owner lacks. */
+	int	(*servers)(void *arg, const struct chan_server *v, size_t n);
 	/* Finish and exit: the master asked, sent garbage, or is gone. */
 	void	(*drain)(void *arg, const char *why);
 	/* The inbox woke up and did something: check whether to exit. */
 	void	(*settled)(void *arg);
+	/* Servers added at runtime (CHAN_SRVDEF); -1 when the owner cannot
+	 * add one where the master did. */
+	int	(*srvdefs)(void *arg, const struct chan_srvdef *v, size_t n);
 };
 
 /*

@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "config.h"
+#include "discover.h"
 #include "endpoint.h"
 #include "health.h"
 #include "listeners.h"
@@ -64,7 +65,7 @@ master_server_changed(void *arg, size_t server, int up, int soft_down)
 
 	m->server_up[server] = (uint8_t)up;
 	m->server_soft[server] = (uint8_t)soft_down;
-	wtable_servers(m, server);
+	wsend_servers(m, server);
 }
 
 /* Stop */
@@ -91,6 +92,8 @@ master_stop(struct master *m, const char *why)
 	/* Sockets already accepted still go to a worker if one takes them. */
 	handoff_flush(m);
 	m->stopping = 1;
+	discover_free(m->disc);
+	m->disc = NULL;
 	lset_free(m->ls);
 	m->ls = NULL;
 	dispatch_close_queued(&m->d);
@@ -193,6 +196,7 @@ master_init(struct master *m, struct config *cfg)
 static void
 master_free(struct master *m)
 {
+	discover_free(m->disc);
 	if (m->endpoint != NULL)
 		endpoint_free(m->endpoint);
 	if (m->health != NULL)
@@ -320,11 +324,14 @@ master_start(struct master *m)
 	    master_stats_fd(m), master_stats_view, master_stats_done, m)) ==
 	    NULL)
 		return -1;
+	if (m->endpoint != NULL)
+		endpoint_set_control(m->endpoint, srvctl_api, m);
 	if ((m->health = health_new(m->base, m->cfg, m->server_up,
 	    master_server_changed, m)) == NULL) {
 		log_warn("health checks");
 		return -1;
 	}
+	m->disc = discover_new(m);
 	if (master_write_pidfile(m) == -1)
 		return -1;
 	log_notice("baton %s started: %u workers", PACKAGE_VERSION,

@@ -9,6 +9,9 @@
  *   mstats.c     the counters: the stats view, open connections
  *   reload.c     reload as one transaction: prepare, commit, abort
  *   upgrade.c    SIGUSR2: the binary re-executed in place
+ *   discover.c   DNS service discovery (dnsq.c: c-ares on the loop)
+ *   srvctl.c     runtime changes to servers (the API, DNS)
+ *   wsend.c      server states and definitions to the workers
  *   wtable.c     the worker processes: fork, channel, reap, respawn,
  *                drain backstop
  *   orphans.c    workers an upgraded binary left: listed until reaped
@@ -31,11 +34,13 @@
 
 struct chan_batch;
 struct config;
+struct discover;
 struct endpoint;
 struct event;
 struct event_base;
 struct health;
 struct lset;
+struct server_conf;
 
 /* An old worker's part in a hand-over (handover.c). */
 struct wproc_ho {
@@ -153,6 +158,7 @@ struct master {
 	uint64_t		 reload_failures;
 	struct stats_table	 retired;	/* exited workers' totals */
 	struct health		*health;
+	struct discover		*disc;		/* DNS: NULL when none */
 	uint8_t			*server_up;	/* per flat server: checks */
 	uint8_t			*server_soft;	/* passive failures */
 };
@@ -189,8 +195,10 @@ void	handoff_nofile(struct master *m);
 int	wtable_start(struct master *m);
 /* SIGCHLD: reap, take back, replace. */
 void	wtable_reap(struct master *m);
-/* A server changed state: the current generation hears of it. */
-void	wtable_servers(struct master *m, size_t server);
+/* Grow the current generation's stats tables to its servers; -1 OOM. */
+int	wtable_grow(struct master *m);
+/* Take wp out of service: it drains, and a new one takes its place. */
+void	wtable_retire(struct wproc *wp);
 /* Tell every worker to finish and exit (stop, or an old generation). */
 void	wtable_drain_old(struct master *m);
 void	wtable_kill_all(struct master *m);
@@ -230,6 +238,32 @@ void	handover_view(const struct wproc_ho *ho, struct stats_handover *out);
 /* wchild.c: in a new worker process; never returns */
 void	wchild_run(struct master *m, struct wproc *wp, int chan)
 	    __attribute__((noreturn));
+/* srvctl.c: runtime changes to servers, told to the current workers */
+struct api_req;
+struct server_def;
+/* Set s's runtime state and weight. */
+void	srvctl_set(struct master *m, struct server_conf *s, int admin,
+	    unsigned weight);
+/* Add d to backend b (srvset_add()); NULL with errno as it says. */
+struct server_conf *srvctl_add(struct master *m, size_t b,
+	    const struct server_def *d);
+/* Remove s: it drains, and is gone once its connections are. */
+void	srvctl_remove(struct master *m, struct server_conf *s);
+/* endpoint_control_fn: one API request. */
+int	srvctl_api(void *m, const struct api_req *r, char *msg, size_t len);
+
+/* wsend.c: the current generation told of servers */
+/* Tell wp the states of servers [first, first + n). */
+void	wsend_states(struct wproc *wp, size_t first, size_t n);
+/* A server changed state: the current generation hears of it. */
+void	wsend_servers(struct master *m, size_t server);
+/*
+ * A server was added (or brought back): the current generation learns of
+ * it, then of its state. A worker it cannot reach would disagree with
+ * the master on server indices from now on: it is retired.
+ */
+void	wsend_srvdef(struct master *m, size_t b,
+	    const struct server_conf *sc);
 
 /* reload.c */
 /* SIGHUP: the new file, or, on any error, the running one, untouched. */

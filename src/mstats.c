@@ -29,6 +29,30 @@ master_view_counts(struct master *m, struct stats_view *v)
 }
 
 /*
+ * What the API set overrides what the checks say: maint, then drain. A
+ * server removed at runtime drains until its last connection closes,
+ * and is gone from then on.
+ */
+static void
+mstats_admin(const struct config *cfg, struct stats_view *v)
+{
+	for (size_t b = 0; b < cfg->nbackends; b++) {
+		const struct backend_conf *bc = &cfg->backends[b];
+		for (size_t j = 0; j < bc->nservers; j++) {
+			const struct server_conf *s = &bc->servers[j];
+			uint8_t *st = &v->server_status[s->flat];
+			if (s->removed)
+				*st = v->sum.servers[s->flat].active == 0 ?
+				    SERVER_GONE : SERVER_DRAIN;
+			else if (s->admin == ADMIN_MAINT)
+				*st = SERVER_MAINT;
+			else if (s->admin == ADMIN_DRAIN)
+				*st = SERVER_DRAIN;
+		}
+	}
+}
+
+/*
  * Gather what the stats endpoint shows: every live worker's latest report,
  * in the current configuration's shape, added to the totals of those that
  * exited. Freed by master_stats_done().
@@ -95,6 +119,7 @@ master_stats_view(void *arg, struct stats_view *v)
 	for (size_t i = 0; i < m->cfg->nservers; i++)
 		v->server_status[i] = m->server_up[i] && !m->server_soft[i] ?
 		    SERVER_UP : SERVER_DOWN;
+	mstats_admin(m->cfg, v);
 	return 0;
 }
 

@@ -241,7 +241,7 @@ orphan_map(struct orphan *o, const struct config *cfg)
 				if (strcmp(bc->servers[j].name,
 				    o->srv[i].name) != 0)
 					continue;
-				o->srv_map[i] = bc->server_base + j;
+				o->srv_map[i] = bc->servers[j].flat;
 				o->srv_same[i] = strcmp(bc->servers[j].addr_text,
 				    o->srv[i].addr) == 0;
 			}

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "discover.h"
 #include "endpoint.h"
 #include "health.h"
 #include "listeners.h"
@@ -16,6 +17,7 @@
 #include "notify.h"
 #include "orphans.h"
 #include "pidfile.h"
+#include "srvset.h"
 #include "tls.h"
 
 /*
@@ -206,6 +208,8 @@ reload_commit(struct master *m, struct reload *r)
 		if (m->endpoint != NULL)
 			endpoint_free(m->endpoint);
 		m->endpoint = r->endpoint;
+		if (m->endpoint != NULL)
+			endpoint_set_control(m->endpoint, srvctl_api, m);
 	} else if (endpoint_set_token(m->endpoint, r->cfg->stats_token) ==
 	    -1) {
 		log_warn("stats token");
@@ -225,6 +229,9 @@ reload_commit(struct master *m, struct reload *r)
 	m->gen = r->gen;
 	m->cfg = r->cfg;
 	m->generation = r->gen->id;
+	/* DNS follows the new file's names; what it found carried over. */
+	discover_free(m->disc);
+	m->disc = discover_new(m);
 	reload_remap_generations(m);
 	orphans_remap(m);
 	wtable_drain_old(m);
@@ -250,6 +257,12 @@ reload_run(struct master *m)
 		for (size_t i = 0; i < errs.n; i++)
 			log_error_always("%s", errs.msgs[i]);
 		errlist_free(&errs);
+		goto failed;
+	}
+	/* What changed at runtime stays, unless the file changes it. */
+	if (srvset_carry(m->cfg, r.cfg) == -1) {
+		log_warn("reload");
+		config_free(r.cfg);
 		goto failed;
 	}
 	/* Hand out what was accepted under the old configuration first. */

@@ -69,8 +69,7 @@ session_backend_conf(const struct session *s)
 struct stat_counters *
 session_server_counters(const struct session *s, int srv)
 {
-	return &s->x->stats.servers[session_backend_conf(s)->server_base +
-	    (size_t)srv];
+	return &s->x->stats.servers[session_backend_conf(s)->servers[srv].flat];
 }
 
 /* The access log's line for s as JSON (log_format = json). */

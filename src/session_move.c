@@ -33,8 +33,9 @@ session_movable(const struct session *s, const uint32_t *words)
 		return MOVE_LATER;
 	if (s->frontend >= nfe || !CHAN_HO_BIT(words, s->frontend))
 		return MOVE_PINNED;
-	if (s->srv >= 0 && !CHAN_HO_BIT(words, nfe +
-	    session_backend_conf(s)->server_base + (size_t)s->srv))
+	if (s->srv >= 0 && (session_backend_conf(s)->servers[s->srv].flat >=
+	    words[CHAN_HO_NSRV] || !CHAN_HO_BIT(words, nfe +
+	    session_backend_conf(s)->servers[s->srv].flat)))
 		return MOVE_PINNED;
 	return MOVE_NOW;
 }
@@ -53,8 +54,8 @@ session_record(const struct session *s, const struct relay_export *ex,
 	rec->last_ms = s->last_ms;
 	rec->bytes_in = s->r.bytes_in;
 	rec->bytes_out = s->r.bytes_out;
-	rec->server = s->srv < 0 ? CHAN_NO_SERVER : (uint32_t)
-	    (session_backend_conf(s)->server_base + (size_t)s->srv);
+	rec->server = s->srv < 0 ? CHAN_NO_SERVER :
+	    (uint32_t)session_backend_conf(s)->servers[s->srv].flat;
 	rec->flags = ex->flags;
 	rec->up_bytes = ex->up_bytes;
 	rec->down_bytes = ex->down_bytes;
@@ -85,25 +86,14 @@ session_send(struct session *s, int chan)
 	return 0;
 }
 
-/* Which backend holds flat server index flat; -1 when none does. */
-static int
-session_find_backend(const struct config *cfg, uint32_t flat)
-{
-	for (size_t b = 0; b < cfg->nbackends; b++)
-		if (flat >= cfg->backends[b].server_base &&
-		    flat < cfg->backends[b].server_base +
-		    cfg->backends[b].nservers)
-			return (int)b;
-	return -1;
-}
-
 /* Counted here from now on: active, and once as handed over. */
 static void
 session_count_in(struct session *s, const struct chan_session *rec)
 {
 	struct session_ctx *x = s->x;
-	int b = rec->server == CHAN_NO_SERVER ? -1 :
-	    session_find_backend(x->cfg, rec->server);
+	size_t b, j;
+	int found = rec->server != CHAN_NO_SERVER &&
+	    config_server_at(x->cfg, rec->server, &b, &j) == 0;
 
 	s->fc = &x->stats.frontends[s->frontend];
 	s->fc->active++;
@@ -112,9 +102,9 @@ session_count_in(struct session *s, const struct chan_session *rec)
 	x->stats.all.handed_over++;
 	s->backend = x->cfg->frontends[s->frontend].backend;
 	s->srv = -1;
-	if (b >= 0) {
+	if (found) {
 		s->backend = (uint32_t)b;
-		s->srv = (int)(rec->server - x->cfg->backends[b].server_base);
+		s->srv = (int)j;
 		s->sc = session_server_counters(s, s->srv);
 		s->sc->active++;
 		s->sc->handed_over++;

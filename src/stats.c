@@ -1,4 +1,4 @@
-/* stats.c -- counters, worker reports, and their JSON/Prometheus rendering */
+/* stats.c -- counters, worker reports, and their JSON rendering */
 #include "ac_config.h"
 
 #include <stdarg.h>
@@ -56,13 +56,39 @@ stats_table_init(struct stats_table *t, const struct config *cfg)
 	memset(t, 0, sizeof(*t));
 	t->nfrontends = cfg->nfrontends;
 	t->nservers = cfg->nservers;
+	/*
+	 * Room for every server the backends may come to hold, so that
+	 * growing never moves the counters (sessions keep pointers to them).
+	 */
+	t->cap = cfg->nbackends * CONFIG_MAX_SERVERS;
+	if (t->cap < t->nservers)
+		t->cap = t->nservers;
 	t->frontends = calloc(t->nfrontends ? t->nfrontends : 1,
 	    sizeof(*t->frontends));
-	t->servers = calloc(t->nservers ? t->nservers : 1, sizeof(*t->servers));
+	t->servers = calloc(t->cap ? t->cap : 1, sizeof(*t->servers));
 	if (t->frontends == NULL || t->servers == NULL) {
 		stats_table_free(t);
 		return -1;
 	}
+	return 0;
+}
+
+int
+stats_table_grow(struct stats_table *t, size_t nservers)
+{
+	struct stat_counters *s;
+
+	if (nservers <= t->nservers)
+		return 0;
+	if (nservers > t->cap) {
+		if ((s = realloc(t->servers, nservers * sizeof(*s))) == NULL)
+			return -1;
+		t->servers = s;
+		t->cap = nservers;
+	}
+	memset(t->servers + t->nservers, 0, (nservers - t->nservers) *
+	    sizeof(*t->servers));
+	t->nservers = nservers;
 	return 0;
 }
 
@@ -138,8 +164,8 @@ stats_map_init(struct stats_map *map, const struct config *from,
 			for (size_t j = 0; tb != NULL && j < tb->nservers; j++)
 				if (strcmp(fb->servers[k].name,
 				    tb->servers[j].name) == 0)
-					at = tb->server_base + j;
-			map->servers[fb->server_base + k] = at;
+					at = tb->servers[j].flat;
+			map->servers[fb->servers[k].flat] = at;
 		}
 	}
 	return 0;
@@ -305,7 +331,7 @@ json_workers(struct sbuf *b, const struct stats_view *v)
 		if (w->ho.asked)
 			sbuf_printf(b, ", \"handover\": {\"moved\": %llu, "
 			    "\"waiting\": %u, \"staying\": {\"tls\": %u, "
-			    "\"server_gone\": %u}}",
+			    "\"server\": %u}}",
 			    (unsigned long long)w->ho.moved, w->ho.waiting,
 			    w->ho.tls, w->ho.pinned);
 		sbuf_printf(b, "}");
@@ -372,9 +398,12 @@ json_backends(struct sbuf *b, const struct stats_view *v)
 		json_str(b, bc->name);
 		sbuf_printf(b, ", \"balance\": \"%s\", \"servers\": [",
 		    config_balance_name(bc->balance));
-		for (size_t j = 0; j < bc->nservers; j++) {
-			sbuf_printf(b, "%s\n      ", j ? "," : "");
-			json_server(b, v, &bc->servers[j], bc->server_base + j);
+		for (size_t j = 0, n = 0; j < bc->nservers; j++) {
+			if (v->server_status[bc->servers[j].flat] ==
+			    SERVER_GONE)
+				continue;
+			sbuf_printf(b, "%s\n      ", n++ ? "," : "");
+			json_server(b, v, &bc->servers[j], bc->servers[j].flat);
 		}
 		sbuf_printf(b, "]}");
 	}
@@ -404,192 +433,4 @@ stats_render_json(const struct stats_view *v, struct sbuf *b)
 	json_frontends(b, v);
 	json_backends(b, v);
 	sbuf_printf(b, "}\n");
-}
-
-/* A Prometheus label value: backslash, double quote and newline escaped. */
-static void
-prom_label(struct sbuf *b, const char *name, const char *value)
-{
-	sbuf_printf(b, "%s=\"", name);
-	for (const char *p = value; *p; p++) {
-		if (*p == '\\' || *p == '"')
-			sbuf_printf(b, "\\%c", *p);
-		else if (*p == '\n')
-			sbuf_printf(b, "\\n");
-		else
-			sbuf_printf(b, "%c", *p);
-	}
-	sbuf_printf(b, "\"");
-}
-
-static void
-prom_head(struct sbuf *b, const char *name, const char *type,
-    const char *help)
-{
-	sbuf_printf(b, "# HELP baton_%s %s\n# TYPE baton_%s %s\n", name, help,
-	    name, type);
-}
-
-/* One metric family over the workers. */
-static void
-prom_workers(struct sbuf *b, const struct stats_view *v, const char *name,
-    const char *type, const char *help, size_t off)
-{
-	prom_head(b, name, type, help);
-	for (size_t i = 0; i < v->nworkers; i++) {
-		const struct stats_worker *w = &v->workers[i];
-		uint64_t val = *(const uint64_t *)(const void *)
-		    ((const char *)&w->c + off);
-		sbuf_printf(b, "baton_%s{worker=\"%d\",generation=\"%u\"} "
-		    "%llu\n", name, w->id, w->generation,
-		    (unsigned long long)val);
-	}
-}
-
-static void
-prom_frontends(struct sbuf *b, const struct stats_view *v, const char *name,
-    const char *type, const char *help, size_t off)
-{
-	prom_head(b, name, type, help);
-	for (size_t i = 0; i < v->cfg->nfrontends; i++) {
-		uint64_t val = *(const uint64_t *)(const void *)
-		    ((const char *)&v->sum.frontends[i] + off);
-		sbuf_printf(b, "baton_%s{", name);
-		prom_label(b, "frontend", v->cfg->frontends[i].name);
-		sbuf_printf(b, "} %llu\n", (unsigned long long)val);
-	}
-}
-
-/* One metric family over the servers; off -1 means the up gauge. */
-static void
-prom_servers(struct sbuf *b, const struct stats_view *v, const char *name,
-    const char *type, const char *help, long off)
-{
-	prom_head(b, name, type, help);
-	for (size_t i = 0; i < v->cfg->nbackends; i++) {
-		const struct backend_conf *bc = &v->cfg->backends[i];
-		for (size_t j = 0; j < bc->nservers; j++) {
-			size_t flat = bc->server_base + j;
-			uint64_t val;
-			if (off == -1)
-				val = v->server_status[flat] == SERVER_UP;
-			else if (off == -2)
-				val = bc->servers[j].weight;
-			else
-				val = *(const uint64_t *)(const void *)
-				    ((const char *)&v->sum.servers[flat] +
-				    off);
-			sbuf_printf(b, "baton_%s{", name);
-			prom_label(b, "backend", bc->name);
-			sbuf_printf(b, ",");
-			prom_label(b, "server", bc->servers[j].name);
-			sbuf_printf(b, "} %llu\n", (unsigned long long)val);
-		}
-	}
-}
-
-#define OFF(f)	((long)offsetof(struct stat_counters, f))
-
-/* A metric family: name after "baton_", type, help, counter offset. */
-struct prom_family {
-	const char	*name;
-	const char	*type;
-	const char	*help;
-	long		 off;	/* servers: -1 the up gauge, -2 the weight */
-};
-
-static const struct prom_family worker_families[] = {
-	{ "worker_connections_active", "gauge",
-	    "Open connections per worker.", OFF(active) },
-	{ "worker_connections_total", "counter",
-	    "Connections handled per worker.", OFF(total) },
-	{ "worker_received_bytes_total", "counter",
-	    "Bytes received from clients per worker.", OFF(bytes_in) },
-	{ "worker_sent_bytes_total", "counter",
-	    "Bytes sent to clients per worker.", OFF(bytes_out) },
-};
-
-static const struct prom_family frontend_families[] = {
-	{ "frontend_connections_active", "gauge",
-	    "Open connections per frontend.", OFF(active) },
-	{ "frontend_connections_total", "counter",
-	    "Accepted connections per frontend.", OFF(total) },
-	{ "frontend_errors_total", "counter",
-	    "Connections that reached no server.", OFF(errors) },
-	{ "frontend_handed_over_total", "counter",
-	    "Live sessions moved here from an older generation.",
-	    OFF(handed_over) },
-	{ "frontend_received_bytes_total", "counter",
-	    "Bytes received from clients per frontend.", OFF(bytes_in) },
-	{ "frontend_sent_bytes_total", "counter",
-	    "Bytes sent to clients per frontend.", OFF(bytes_out) },
-};
-
-static const struct prom_family server_families[] = {
-	{ "server_up", "gauge", "1 when the server is up, else 0.", -1 },
-	{ "server_weight", "gauge", "Configured weight.", -2 },
-	{ "server_connections_active", "gauge",
-	    "Open connections per server.", OFF(active) },
-	{ "server_connections_total", "counter",
-	    "Connections established per server.", OFF(total) },
-	{ "server_connect_failures_total", "counter",
-	    "Failed connects per server.", OFF(failures) },
-	{ "server_received_bytes_total", "counter",
-	    "Bytes received from clients per server.", OFF(bytes_in) },
-	{ "server_sent_bytes_total", "counter",
-	    "Bytes sent to clients per server.", OFF(bytes_out) },
-};
-
-void
-stats_render_prometheus(const struct stats_view *v, struct sbuf *b)
-{
-	prom_head(b, "info", "gauge", "Version of baton.");
-	sbuf_printf(b, "baton_info{version=\"%s\"} 1\n", v->version);
-	prom_head(b, "uptime_seconds", "gauge", "Seconds since the start.");
-	sbuf_printf(b, "baton_uptime_seconds %.1f\n", v->uptime_s);
-	prom_head(b, "generation", "gauge", "Configuration generation.");
-	sbuf_printf(b, "baton_generation %u\n", v->generation);
-	prom_head(b, "reloads_total", "counter", "Successful reloads.");
-	sbuf_printf(b, "baton_reloads_total %llu\n",
-	    (unsigned long long)v->reloads);
-	prom_head(b, "reload_failures_total", "counter", "Failed reloads.");
-	sbuf_printf(b, "baton_reload_failures_total %llu\n",
-	    (unsigned long long)v->reload_failures);
-	prom_head(b, "redispatched_total", "counter",
-	    "Sockets handed to another worker after theirs died.");
-	sbuf_printf(b, "baton_redispatched_total %llu\n",
-	    (unsigned long long)v->redispatched);
-	prom_head(b, "accept_paused", "gauge",
-	    "1 while new clients wait in the listen backlog.");
-	sbuf_printf(b, "baton_accept_paused %d\n", v->accept_paused);
-	prom_head(b, "accept_paused_seconds_total", "counter",
-	    "Time new clients waited in the listen backlog.");
-	sbuf_printf(b, "baton_accept_paused_seconds_total %.3f\n",
-	    v->accept_paused_s);
-	prom_head(b, "accept_pauses_total", "counter",
-	    "Times accepting was paused.");
-	sbuf_printf(b, "baton_accept_pauses_total %llu\n",
-	    (unsigned long long)v->accept_pauses);
-	prom_head(b, "connections_active", "gauge", "Open connections.");
-	sbuf_printf(b, "baton_connections_active %llu\n",
-	    (unsigned long long)v->sum.all.active);
-	prom_head(b, "connections_total", "counter", "Accepted connections.");
-	sbuf_printf(b, "baton_connections_total %llu\n",
-	    (unsigned long long)v->sum.all.total);
-
-	for (size_t i = 0; i < sizeof(worker_families) /
-	    sizeof(*worker_families); i++) {
-		const struct prom_family *f = &worker_families[i];
-		prom_workers(b, v, f->name, f->type, f->help, (size_t)f->off);
-	}
-	for (size_t i = 0; i < sizeof(frontend_families) /
-	    sizeof(*frontend_families); i++) {
-		const struct prom_family *f = &frontend_families[i];
-		prom_frontends(b, v, f->name, f->type, f->help, (size_t)f->off);
-	}
-	for (size_t i = 0; i < sizeof(server_families) /
-	    sizeof(*server_families); i++) {
-		const struct prom_family *f = &server_families[i];
-		prom_servers(b, v, f->name, f->type, f->help, f->off);
-	}
 }

@@ -27,6 +27,7 @@ struct stats_table {
 	size_t			 nfrontends;
 	struct stat_counters	*servers;
 	size_t			 nservers;
+	size_t			 cap;		/* room in servers */
 };
 
 /* Kinds of a report record. */
@@ -48,6 +49,7 @@ enum server_status {
 	SERVER_DOWN,
 	SERVER_DRAIN,
 	SERVER_MAINT,
+	SERVER_GONE,	/* removed at runtime and drained: not shown */
 };
 
 /* A growable string; on allocation failure it stays marked and empty-ish. */
@@ -65,6 +67,11 @@ void	sbuf_free(struct sbuf *b);
 /* Size a table for cfg, all zero. -1 when out of memory. */
 int	stats_table_init(struct stats_table *t, const struct config *cfg);
 void	stats_table_free(struct stats_table *t);
+/*
+ * Grow t's servers to nservers, the new ones zero; within the room
+ * stats_table_init() made, nothing moves. -1 when out of memory.
+ */
+int	stats_table_grow(struct stats_table *t, size_t nservers);
 void	stats_table_zero(struct stats_table *t);
 /* Add src into dst (same shape); with no_active, src's active is skipped. */
 void	stats_table_add(struct stats_table *dst, const struct stats_table *src,

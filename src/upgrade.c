@@ -216,12 +216,14 @@ upgrade_write_names(const struct config *cfg, FILE *fp)
 {
 	for (size_t i = 0; i < cfg->nfrontends; i++)
 		fprintf(fp, "wfe %zu %s\n", i, cfg->frontends[i].name);
-	for (size_t b = 0; b < cfg->nbackends; b++) {
-		const struct backend_conf *bc = &cfg->backends[b];
-		for (size_t j = 0; j < bc->nservers; j++)
-			fprintf(fp, "wsrv %zu %s %s %s\n", bc->server_base + j,
-			    bc->name, bc->servers[j].name,
-			    bc->servers[j].addr_text);
+	for (size_t flat = 0; flat < cfg->nservers; flat++) {
+		const struct backend_conf *bc;
+		size_t b, j;
+		if (config_server_at(cfg, flat, &b, &j) == -1)
+			break;		/* the rest stays unnamed */
+		bc = &cfg->backends[b];
+		fprintf(fp, "wsrv %zu %s %s %s\n", flat, bc->name,
+		    bc->servers[j].name, bc->servers[j].addr_text);
 	}
 	fprintf(fp, "wend\n");
 }
@@ -279,7 +281,7 @@ upgrade_write_state(struct master *m, FILE *fp)
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct backend_conf *b = &cfg->backends[i];
 		for (size_t j = 0; j < b->nservers; j++) {
-			size_t k = b->server_base + j;
+			size_t k = b->servers[j].flat;
 			const struct stat_counters *c = &v.sum.servers[k];
 
 			fprintf(fp, "server %s %s %d %d %llu %llu %llu %llu\n",
@@ -455,7 +457,7 @@ upgrade_server(const struct config *cfg, const char *be, const char *name)
 			continue;
 		for (size_t j = 0; j < b->nservers; j++)
 			if (strcmp(b->servers[j].name, name) == 0)
-				return (int)(b->server_base + j);
+				return (int)b->servers[j].flat;
 	}
 	return -1;
 }

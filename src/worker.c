@@ -21,6 +21,7 @@
 #include "log.h"
 #include "net.h"
 #include "session.h"
+#include "srvset.h"
 #include "worker.h"
 
 /* The one state struct of a worker process. */
@@ -70,25 +71,80 @@ worker_maybe_exit(struct worker *w)
 		event_base_loopbreak(w->base);
 }
 
-/* Server states from the master's health checks. */
-static void
+/*
+ * Server states from the master: health (up, soft_down) and what the API
+ * set (admin, removed, weight). A server that drains, is in maintenance
+ * or was removed counts as down for new connections; open ones go on.
+ */
+static int
 worker_servers(void *arg, const struct chan_server *v, size_t n)
+{
+	struct worker *w = arg;
+	size_t b, j;
+
+	for (size_t i = 0; i < n; i++) {
+		struct server_conf *sc;
+		struct lb_server *ls;
+		if (config_server_at(w->cfg, v[i].server, &b, &j) == -1)
+			return -1;
+		sc = &w->cfg->backends[b].servers[j];
+		ls = &w->sx.lbs[b].servers[j];
+		sc->admin = v[i].admin;
+		sc->removed = v[i].removed;
+		sc->weight = v[i].weight;
+		ls->up = v[i].up != 0 && srvset_admitting(sc);
+		ls->soft_down = v[i].soft_down != 0;
+		ls->weight = (int)v[i].weight;
+	}
+	return 0;
+}
+
+/* The balancer's view of server j of backend b, as configured. */
+static void
+worker_lb_server(struct worker *w, size_t b, size_t j)
+{
+	const struct server_conf *sc = &w->cfg->backends[b].servers[j];
+	struct lb_server *ls = &w->sx.lbs[b].servers[j];
+	unsigned active = ls->active;	/* a revived one's, still open */
+
+	memset(ls, 0, sizeof(*ls));
+	ls->active = active;
+	ls->weight = (int)sc->weight;
+	ls->backup = sc->backup;
+	ls->up = srvset_admitting(sc);
+	ls->seed = lb_hash(sc->name, strlen(sc->name), LB_HASH_INIT);
+	/* Each worker keeps to its share of the limit. */
+	if (sc->max_connections > 0)
+		ls->max_active = (sc->max_connections + w->cfg->workers - 1) /
+		    w->cfg->workers;
+}
+
+/*
+ * Servers the master added at runtime: added here the same way, so both
+ * arrive at the same flat index, or this worker is out of step and stops.
+ * Until the master's state record follows, a new server is down.
+ */
+static int
+worker_srvdefs(void *arg, const struct chan_srvdef *v, size_t n)
 {
 	struct worker *w = arg;
 
 	for (size_t i = 0; i < n; i++) {
-		for (size_t b = 0; b < w->cfg->nbackends; b++) {
-			const struct backend_conf *bc = &w->cfg->backends[b];
-			struct lb_server *ls;
-			if (v[i].server < bc->server_base ||
-			    v[i].server >= bc->server_base + bc->nservers)
-				continue;
-			ls = &w->sx.lbs[b].servers[v[i].server -
-			    bc->server_base];
-			ls->up = v[i].up != 0;
-			ls->soft_down = v[i].soft_down != 0;
-		}
+		struct server_def d;
+		struct server_conf *sc;
+		size_t b = v[i].backend;
+		if (b >= w->cfg->nbackends || srvset_from_chan(&v[i], &d) == -1 ||
+		    (sc = srvset_add(w->cfg, b, &d)) == NULL ||
+		    sc->flat != v[i].server ||
+		    stats_table_grow(&w->sx.stats, w->cfg->nservers) == -1)
+			return -1;
+		w->sx.lbs[b].n = w->cfg->backends[b].nservers;
+		worker_lb_server(w, b, (size_t)(sc - w->cfg->backends[b].servers));
+		w->sx.lbs[b].servers[sc - w->cfg->backends[b].servers].up = 0;
+		log_debug("worker %d: server %s/%s (%s) added", w->id,
+		    w->cfg->backends[b].name, sc->name, sc->addr_text);
 	}
+	return 0;
 }
 
 /* A socket the inbox acknowledged: ours to run. */
@@ -314,23 +370,13 @@ worker_lb_init(struct worker *w)
 		struct lb *lb = &w->sx.lbs[i];
 		lb->algo = bc->balance;
 		lb->n = bc->nservers;
-		if ((lb->servers = calloc(bc->nservers,
+		/* Room for the servers the master may add (config.h). */
+		if ((lb->servers = calloc(CONFIG_MAX_SERVERS,
 		    sizeof(*lb->servers))) == NULL)
 			return -1;
 		lb->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ i;
-		for (size_t j = 0; j < bc->nservers; j++) {
-			const struct server_conf *sc = &bc->servers[j];
-			struct lb_server *ls = &lb->servers[j];
-			ls->weight = (int)sc->weight;
-			ls->backup = sc->backup;
-			ls->up = 1;
-			ls->seed = lb_hash(sc->name, strlen(sc->name),
-			    LB_HASH_INIT);
-			/* Each worker keeps to its share of the limit. */
-			if (sc->max_connections > 0)
-				ls->max_active = (sc->max_connections +
-				    cfg->workers - 1) / cfg->workers;
-		}
+		for (size_t j = 0; j < bc->nservers; j++)
+			worker_lb_server(w, i, j);
 	}
 	return 0;
 }
@@ -355,7 +401,7 @@ worker_sessions_init(struct worker *w)
 
 static const struct inbox_ops worker_inbox_ops = {
 	worker_take, worker_session, worker_handover, worker_servers,
-	worker_drain, worker_settled
+	worker_drain, worker_settled, worker_srvdefs
 };
 
 static int

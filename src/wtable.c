@@ -375,44 +375,25 @@ wproc_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Spawning */
 
-/* Tell wp the state of servers [first, first + n). */
-static void
-wproc_send_servers(struct wproc *wp, size_t first, size_t n)
-{
-	struct master *m = wp->m;
-	uint64_t buf[CHAN_MSG_MAX / sizeof(uint64_t)];
-	struct chan_server recs[CHAN_MAX_SERVERS];
-
-	while (n > 0) {
-		size_t k = n < CHAN_MAX_SERVERS ? n : CHAN_MAX_SERVERS, len;
-		for (size_t i = 0; i < k; i++) {
-			memset(&recs[i], 0, sizeof(recs[i]));
-			recs[i].server = (uint32_t)(first + i);
-			recs[i].up = m->server_up[first + i];
-			recs[i].soft_down = m->server_soft[first + i];
-		}
-		len = chan_encode(buf, sizeof(buf), CHAN_SERVER, recs, k);
-		if (len == 0 || chan_send(wp->chan, buf, len, NULL, 0) == -1)
-			log_warn("worker %d: cannot send server states",
-			    wp->id);
-		first += k;
-		n -= k;
-	}
-}
-
-static int
-wproc_takes(const struct wproc *wp)
-{
-	return (wp->state == WP_STARTING || wp->state == WP_RUNNING) &&
-	    wp->gen == wp->m->gen;
-}
-
+/* Take wp out of service: it drains, and a new one takes its place. */
 void
-wtable_servers(struct master *m, size_t server)
+wtable_retire(struct wproc *wp)
 {
-	for (size_t i = 0; i < m->nworkers; i++)
-		if (wproc_takes(m->workers[i]))
-			wproc_send_servers(m->workers[i], server, 1);
+	wproc_drain(wp);
+	wproc_replace(wp);
+}
+
+/* The current generation's tables grow to the configuration's servers. */
+int
+wtable_grow(struct master *m)
+{
+	for (size_t i = 0; i < m->nworkers; i++) {
+		struct wproc *wp = m->workers[i];
+		if (wp->gen == m->gen &&
+		    stats_table_grow(&wp->st, m->cfg->nservers) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 static void
@@ -454,7 +435,7 @@ wproc_spawn(struct wproc *wp)
 	    wp->gen->id);
 	/* Before any socket: the servers' current states. */
 	if (m->cfg->nservers > 0)
-		wproc_send_servers(wp, 0, m->cfg->nservers);
+		wsend_states(wp, 0, m->cfg->nservers);
 	handoff_flush(m);
 	return;
 retry:

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "srvset.h"
 #include "stats.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -72,6 +73,18 @@ fz_use(const struct chan_msg *m)
 			sum += CHAN_HO_BIT(m->words, i);
 		(void)sum;
 	}
+	/* A definition that passed: a valid name, a usable address. */
+	for (size_t i = 0; m->type == CHAN_SRVDEF && i < m->count; i++) {
+		struct server_def d;
+		if (srvset_from_chan(&m->srvdefs[i], &d) == -1 ||
+		    !srvset_valid_name(d.name) || d.weight < 1 ||
+		    d.weight > CONFIG_MAX_WEIGHT)
+			abort();
+	}
+	for (size_t i = 0; m->type == CHAN_SERVER && i < m->count; i++)
+		if (m->servers[i].weight < 1 || m->servers[i].up > 1 ||
+		    m->servers[i].admin > ADMIN_MAINT)
+			abort();
 }
 
 /* The decoder alone, on a buffer exactly as long as the message. */

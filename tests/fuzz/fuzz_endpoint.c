@@ -24,6 +24,8 @@ fz_expect(const char *token, const char *authz, int get_or_head,
 	if (token != NULL && (authz == NULL ||
 	    strncmp(authz, "Bearer ", 7) != 0 || strcmp(authz + 7, token) != 0))
 		return ROUTE_UNAUTHORIZED;
+	if (path != NULL && strncmp(path, "/api/", 5) == 0)
+		return ROUTE_API;
 	if (!get_or_head)
 		return ROUTE_BAD_METHOD;
 	if (path != NULL && strcmp(path, "/stats") == 0)

@@ -648,6 +648,62 @@ def check_token_page(br, b):
     check(not errors, 'console errors: %r' % errors)
 
 
+@h.case(timeout=60)
+def dashboard_drain_and_ready_buttons():
+    b = start_proxy(workers=2, token=TOKEN)
+    with_browser(lambda br: check_buttons(br, b))
+
+
+def check_buttons(br, b):
+    def paused(p):
+        hdrs = [{'name': k, 'value': v} for k, v in p['request']['headers']
+                .items()] + [{'name': 'Authorization',
+                              'value': 'Bearer ' + TOKEN}]
+        br.ws.send_text(json.dumps({
+            'id': 0, 'sessionId': br.session,
+            'method': 'Fetch.continueRequest',
+            'params': {'requestId': p['requestId'], 'headers': hdrs}}))
+    br.handlers['Fetch.requestPaused'] = paused
+    br.send('Fetch.enable', {'patterns': [{'urlPattern': '*',
+                                           'resourceType': 'Document'}]})
+    br.navigate('http://127.0.0.1:%d/#token=%s' % (b.stats_port, TOKEN))
+    row = "document.querySelector('tr.server[data-name=a1]')"
+    br.wait_js("!!(" + row + " && " + row + ".dataset.status === 'up' && " +
+               row + ".querySelector('button[data-action=drain]'))", 15,
+               'a1 with a drain button')
+    check(br.eval("!" + row + ".querySelector('button[data-action=ready]')"),
+          'a ready button on a server that is ready')
+    br.eval(row + ".querySelector('button[data-action=drain]').click()")
+    br.wait_js(row + ".dataset.status === 'drain'", 10, 'a1 shown draining')
+    srv = {s['name']: s for s in get_stats(b.stats_port, TOKEN)
+           ['backends'][0]['servers']}
+    check(srv['a1']['status'] == 'drain', '/stats says %r' % srv['a1'])
+    check(br.eval("document.getElementById('action').dataset.state") == 'ok',
+          'the answer is not shown as ok')
+    # New connections all go to a2 now.
+    names = set()
+    for i in range(6):
+        s = H.connect(b.web_port)
+        names.add(H.recv_line(s).strip())
+        s.close()
+    check(names == {b'a2'}, 'a drained a1 took connections: %r' % names)
+    br.wait_js("!!" + row + ".querySelector('button[data-action=ready]')", 5,
+               'a ready button on a draining server')
+    br.eval(row + ".querySelector('button[data-action=ready]').click()")
+    br.wait_js(row + ".dataset.status === 'up'", 10, 'a1 shown up again')
+    b.wait_log(r'api: 127\.0\.0\.1:\d+: server app/a1: state drain -> '
+               r'ready')
+    br.screenshot('dashboard-buttons.png', h.path('.'))
+    errors = br.console_errors()
+    check(not errors, 'console errors: %r' % errors)
+
+    # Without the token in the URL, no buttons.
+    br.navigate('http://127.0.0.1:%d/' % b.stats_port)
+    br.pump(1.5)
+    check(br.eval("document.querySelectorAll('button.act').length") == 0,
+          'buttons without the token')
+
+
 @h.case(timeout=45)
 def dashboard_shows_server_down():
     b = start_proxy(workers=2, extra=['check = tcp', 'check_interval = 200ms',

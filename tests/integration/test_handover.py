@@ -8,6 +8,8 @@ SIGKILLed on either side of a hand-over; handover = off keeps the old
 behaviour."""
 
 import os
+import http.client
+import json
 import random
 import re
 import select
@@ -301,7 +303,7 @@ def removed_server_sessions_stay():
         old = p.old_workers()
         check(len(old) == 1, 'old workers: %r' % old)
         ho = old[0].get('handover')
-        check(ho and ho['staying']['server_gone'] == on_e1 and
+        check(ho and ho['staying']['server'] == on_e1 and
               old[0]['active'] == on_e1,
               'the old worker should say it keeps %d sessions of the '
               'removed server: %r' % (on_e1, old[0]))
@@ -310,6 +312,39 @@ def removed_server_sessions_stay():
     check_all_ok(results)
     H.poll_until(lambda: not p.old_workers(), 5,
                  'the old worker to exit once its sessions ended')
+
+
+@h.case(timeout=90)
+def drained_server_sessions_stay():
+    """A server drained through the API keeps its sessions on the old
+    generation across a reload; the others move."""
+    p = Proxy(echo_servers(2), workers=1)
+    stop = threading.Event()
+    streams = start_streams(p.port, 8, stop)
+    try:
+        p.wait_active(8)
+        c = http.client.HTTPConnection(H.LOCALHOST, p.sport, timeout=5)
+        c.request('POST', '/api/backends/app/servers/e1',
+                  body=json.dumps({'state': 'drain'}),
+                  headers={'Content-Type': 'application/json'})
+        r = c.getresponse()
+        check(r.status == 200, 'drain e1: %d %r' % (r.status, r.read()))
+        c.close()
+        per = {b['name']: b for b in p.stats()['backends'][0]['servers']}
+        on_e1 = per['e1']['active']
+        check(per['e1']['status'] == 'drain' and on_e1 == 4,
+              'e1: %r' % per['e1'])
+        p.reload()
+        H.poll_until(lambda: p.handed_over() == 8 - on_e1, 3,
+                     '%d sessions handed over' % (8 - on_e1))
+        old = p.old_workers()
+        check(len(old) == 1 and old[0]['active'] == on_e1 and
+              old[0]['handover']['staying']['server'] == on_e1,
+              'the old worker should keep the drained server\'s %d: %r'
+              % (on_e1, old))
+    finally:
+        results = finish(streams, stop)
+    check_all_ok(results)
 
 
 @h.case(timeout=90)

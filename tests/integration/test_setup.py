@@ -102,6 +102,13 @@ def missing_without_policy_file(tmp):
     # systemd-analyze: a fresh image has neither (test_tls skipped there).
     check(' openssl ' in calls[1] + ' ' and ' systemd ' in calls[1] + ' ',
           'openssl or systemd is not installed: %r' % calls[1])
+    # The runtime API parses its JSON bodies with jansson.
+    check(' libjansson-dev ' in calls[1] + ' ',
+          'libjansson-dev is not installed: %r' % calls[1])
+    # DNS discovery resolves with c-ares; its test serves DNS with dnslib.
+    check(' libc-ares-dev ' in calls[1] + ' ' and
+          ' python3-dnslib' in calls[1],
+          'libc-ares-dev or python3-dnslib is not installed: %r' % calls[1])
     check(all(' policy ' in c for c in calls),
           'services could start during the install: %r' % calls)
     check(not os.path.exists(policy), 'the policy file it made was left')

@@ -52,10 +52,18 @@ op_take(void *arg, int fd, uint32_t frontend, const struct addr *peer,
 	f->taken_id[f->ntaken++] = id;
 }
 
-static void
+static int
 op_servers(void *arg, const struct chan_server *v, size_t n)
 {
 	((struct fixture *)arg)->servers += (int)n;
+	return 0;
+}
+
+static int
+op_srvdefs(void *arg, const struct chan_srvdef *v, size_t n)
+{
+	((struct fixture *)arg)->servers += (int)n;
+	return 0;
 }
 
 static void
@@ -87,7 +95,8 @@ op_handover(void *arg, const uint32_t *words, size_t n)
 }
 
 static const struct inbox_ops ops = {
-	op_take, op_session, op_handover, op_servers, op_drain, op_settled
+	op_take, op_session, op_handover, op_servers, op_drain, op_settled,
+	op_srvdefs
 };
 
 static void
@@ -369,6 +378,7 @@ START_TEST(test_drain_keeps_taking)
 
 	setup(&f);
 	memset(&srv, 0, sizeof(srv));
+	srv.weight = 1;
 	len = chan_encode(buf, sizeof(buf), CHAN_SERVER, &srv, 1);
 	ck_assert_int_eq(chan_send(f.rig.sv[1], buf, len, NULL, 0), 0);
 	send_bare(&f, CHAN_DRAIN);

@@ -779,7 +779,7 @@ check_worker(const struct jval *w, const struct stats_worker *want)
 		jeq_u(ho, "moved", want->ho.moved);
 		jeq_u(ho, "waiting", want->ho.waiting);
 		jeq_u(st, "tls", want->ho.tls);
-		jeq_u(st, "server_gone", want->ho.pinned);
+		jeq_u(st, "server", want->ho.pinned);
 	} else {
 		for (size_t i = 0; i < w->n; i++)
 			ck_assert_msg(strcmp(w->keys[i], "handover") != 0,
@@ -898,7 +898,7 @@ START_TEST(test_json_every_field)
 	ck_assert_ptr_nonnull(strstr(b.s, "\"status\": \"down\""));
 	ck_assert_ptr_nonnull(strstr(b.s, "\"weight\": 3"));
 	ck_assert_ptr_nonnull(strstr(b.s, "\"handover\": {\"moved\": 40, "
-	    "\"waiting\": 3, \"staying\": {\"tls\": 2, \"server_gone\": 1}}"));
+	    "\"waiting\": 3, \"staying\": {\"tls\": 2, \"server\": 1}}"));
 	jfree(doc);
 	sbuf_free(&b);
 	fixture_free(&f);
