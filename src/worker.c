@@ -498,6 +498,23 @@ worker_drop_privileges(const struct config *cfg, int id)
 	return 0;
 }
 
+/*
+ * Named baton-worker only now, as whoever it runs as: nothing sees a
+ * worker by that name with the master's privileges.
+ */
+static int
+worker_run(struct worker *w, struct config *cfg, int id, int chan)
+{
+	(void)prctl(PR_SET_NAME, "baton-worker", 0, 0, 0);
+	if (worker_init(w, cfg, id, chan) == -1) {
+		log_warn("worker %d: cannot start", id);
+		return 1;
+	}
+	worker_send(w, CHAN_READY, NULL, 0);
+	log_debug("worker %d ready", id);
+	return event_base_dispatch(w->base) == -1 ? 1 : 0;
+}
+
 int
 worker_main(struct config *cfg, int id, int chan)
 {
@@ -505,7 +522,6 @@ worker_main(struct config *cfg, int id, int chan)
 	int rc = 0;
 
 	memset(&w, 0, sizeof(w));
-	(void)prctl(PR_SET_NAME, "baton-worker", 0, 0, 0);
 	/* The master handles these; a terminal's ^C reaches the whole group. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -513,17 +529,8 @@ worker_main(struct config *cfg, int id, int chan)
 	signal(SIGUSR2, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	w.nofile = worker_nofile(cfg);
-	if (worker_drop_privileges(cfg, id) == -1) {
-		rc = 1;
-	} else if (worker_init(&w, cfg, id, chan) == -1) {
-		log_warn("worker %d: cannot start", id);
-		rc = 1;
-	} else {
-		worker_send(&w, CHAN_READY, NULL, 0);
-		log_debug("worker %d ready", id);
-		if (event_base_dispatch(w.base) == -1)
-			rc = 1;
-	}
+	rc = worker_drop_privileges(cfg, id) == -1 ? 1 :
+	    worker_run(&w, cfg, id, chan);
 	/* A SIGTERM now (the master's stop racing ours) must not kill us. */
 	signal(SIGTERM, SIG_IGN);
 	w.chan = chan;
