@@ -301,7 +301,8 @@ handover_drop(int *fds, size_t nfds)
 /*
  * One session from p, its indices p's own. A session whose frontend the
  * current configuration no longer has (a reload came between the grant
- * and the session) goes back to its sender, which runs it on.
+ * and the session), or one that comes while the master stops, goes back
+ * to its sender, which runs it on.
  */
 static int
 handover_session_peer(struct ho_peer *p, struct wproc *to,
@@ -335,7 +336,8 @@ handover_session_peer(struct ho_peer *p, struct wproc *to,
 	    cs->server < p->nmapped &&
 	    p->srv_map[cs->server] != STATS_NOWHERE ?
 	    (uint32_t)p->srv_map[cs->server] : CHAN_NO_SERVER;
-	if (fe == STATS_NOWHERE) {
+	/* Stopping, the current workers take nothing: it drains at home. */
+	if (fe == STATS_NOWHERE || m->stopping) {
 		if (p->t == NULL ||
 		    dispatch_return(&m->d, p->t, fds[0], mv) == -1)
 			log_warnx("%s %d: a session of a removed frontend "
@@ -398,6 +400,12 @@ handover_moved_peer(struct ho_peer *p, const struct chan_moved *mv)
 	ho->replied = 1;
 	ho->last = *mv;
 	ho->to = NULL;		/* a rebalancing asks once */
+	/*
+	 * No credit: "heard". What it sent and came back (handover_return)
+	 * went before this, so once it reads this the worker may exit.
+	 */
+	(void)handover_grant_peer(p, 0);
+	ho->granted = 0;
 	if (mv->sent == 0 && mv->waiting > 0)
 		handover_later(p->m, ho);
 	handover_tick(p->m);

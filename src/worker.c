@@ -43,6 +43,7 @@ struct worker {
 	struct event		*moved_timer;	/* CHAN_MOVED, retried */
 	struct chan_moved	 moved;		/* what the last credit became */
 	int			 moved_due;	/* not yet sent */
+	int			 moved_heard;	/* the master answered it */
 	uint32_t		*ho_words;	/* a hand-over request, to be
 						   acted on once settled */
 };
@@ -67,7 +68,7 @@ static void
 worker_maybe_exit(struct worker *w)
 {
 	if (w->draining && TAILQ_EMPTY(&w->sx.sessions) && inbox_idle(&w->in) &&
-	    !w->moved_due)
+	    ((!w->moved_due && w->moved_heard) || w->in.stopped))
 		event_base_loopbreak(w->base);
 }
 
@@ -221,9 +222,16 @@ worker_handover(void *arg, const uint32_t *words, size_t n)
 	struct worker *w = arg;
 
 	if (words[CHAN_HO_NFE] != w->cfg->nfrontends ||
-	    words[CHAN_HO_NSRV] != w->cfg->nservers || w->moved_due ||
-	    w->ho_words != NULL)
+	    words[CHAN_HO_NSRV] != w->cfg->nservers)
 		return -1;
+	if (words[CHAN_HO_CREDIT] == 0) {
+		/* The master heard our last CHAN_MOVED: nothing comes back. */
+		w->moved_heard = 1;
+		return 0;
+	}
+	if (w->moved_due || w->ho_words != NULL)
+		return -1;
+	w->moved_heard = 0;
 	if ((w->ho_words = malloc(n * sizeof(*words))) == NULL) {
 		/* Nothing moves: say so, and the master asks again. */
 		memset(&w->moved, 0, sizeof(w->moved));
@@ -522,6 +530,7 @@ worker_main(struct config *cfg, int id, int chan)
 	int rc = 0;
 
 	memset(&w, 0, sizeof(w));
+	w.moved_heard = 1;	/* nothing asked, nothing to hear */
 	/* The master handles these; a terminal's ^C reaches the whole group. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);

@@ -517,6 +517,31 @@ def replaced_worker_gets_its_share():
           % (ok, sum(got)))
 
 
+@h.case(timeout=90)
+def stop_while_sessions_on_their_way():
+    """The master stops (SIGTERM) while an old worker still holds credit:
+    what it sends then goes back to it, and finishes there; the master
+    exits 0 once every stream is done."""
+    p = Proxy(echo_servers(1), workers=1, drain='30s')
+    stop = threading.Event()
+    n = 6
+    streams = start_streams(p.port, n, stop)
+    try:
+        p.wait_active(n)
+        old = p.b.workers()[0]
+        os.kill(old, signal.SIGSTOP)
+        p.reload()
+        p.b.signal(signal.SIGTERM)
+        H.poll_until(lambda: H.try_connect(p.port) == 'refused', 5,
+                     'the listener to close')
+        os.kill(old, signal.SIGCONT)
+    finally:
+        results = finish(streams, stop)
+    check_all_ok(results)
+    rc = p.b.wait_exit(10)
+    check(rc == 0, 'the master exited with %r' % rc)
+
+
 @h.case(timeout=60)
 def handover_off_sessions_stay():
     p = Proxy(echo_servers(1), workers=1, handover='off')
