@@ -425,10 +425,6 @@ def kill_receiving_worker_mid_handover():
         H.poll_until(lambda: not p.old_workers(), 5,
                      'the old generation to exit')
         p.b.wait_workers(2, exclude=[victim])
-        st = p.stats()
-        print('  killed new worker %d: %d of %d sessions live, %d '
-              'redispatched' % (victim, st['connections']['active'], n,
-                                st['redispatched']))
     finally:
         results = finish(streams, stop)
     check_prefixes(results)
