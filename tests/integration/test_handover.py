@@ -514,6 +514,32 @@ def replaced_worker_gets_its_share():
 
 
 @h.case(timeout=90)
+def more_workers_on_reload_share_the_sessions():
+    """From one worker to three: the sessions it held spread over all
+    three, instead of staying where they were accepted."""
+    p = Proxy(echo_servers(1), workers=1)
+    stop = threading.Event()
+    n = 12
+    streams = start_streams(p.port, n, stop)
+    try:
+        p.wait_active(n)
+        p.kw['workers'] = 3
+        p.reload()
+        H.poll_until(lambda: not p.old_workers(), OLD_GONE_S,
+                     'the old worker to exit')
+
+        def shares():
+            ws = p.stats()['workers']
+            return len(ws) == 3 and sorted(w['active'] for w in ws)
+        got = H.poll_until(lambda: shares() == [4, 4, 4] and shares(), 3,
+                           'four sessions on each of the three workers')
+        print('  one worker to three: %r sessions each' % got)
+    finally:
+        results = finish(streams, stop)
+    check_all_ok(results)
+
+
+@h.case(timeout=90)
 def stop_while_sessions_on_their_way():
     """The master stops (SIGTERM) while an old worker still holds credit:
     what it sends then goes back to it, and finishes there; the master
