@@ -14,14 +14,23 @@
 #include "accesslog.h"
 #include "balance.h"
 #include "config.h"
+#include "hello.h"
 #include "log.h"
 #include "net.h"
 #include "proxyproto.h"
 #include "relay.h"
+#include "route.h"
 #include "session.h"
 #include "tls.h"
 
 #define HEADER_MS	5000	/* for a PROXY header and TLS handshake */
+
+/* What a session waits for before it connects (session_await). */
+enum session_wait {
+	WAIT_HEADER,		/* the client's PROXY header */
+	WAIT_HANDSHAKE,		/* the TLS handshake, terminated here */
+	WAIT_HELLO,		/* the ClientHello, passed through */
+};
 
 struct session {
 	TAILQ_ENTRY(session)	 entry;
@@ -34,11 +43,14 @@ struct session {
 	struct stat_counters	*fc;		/* the frontend's counters */
 	struct stat_counters	*sc;		/* the server's, connected */
 	uint32_t		 frontend;
+	size_t			 backend;	/* the frontend's, or a route's */
+	struct hello_buf	 hello;		/* passed through: sent first */
 	int			 srv;		/* server index or -1 */
 	unsigned		 connected:1;
 	unsigned		 picked:1;	/* counted in the lb's active */
 	unsigned		 awaiting:1;	/* the client's PROXY header */
 	unsigned		 handshaking:1;	/* TLS with the client */
+	unsigned		 peeking:1;	/* reading its ClientHello */
 	uint8_t			 ntried;
 	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
 	union addr_ip		 peer;		/* the client, as declared */
@@ -50,6 +62,9 @@ static void	session_client_cb(evutil_socket_t, short, void *);
 static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_connect(struct session *s);
 static void	session_handshake(struct session *s);
+static void	session_read_hello(struct session *s);
+static void	session_count_bytes(struct session *s, uint64_t in,
+		    uint64_t out);
 static void	session_refuse(struct session *s, const char *why);
 
 static uint64_t
@@ -83,13 +98,13 @@ session_frontend(const struct session *s)
 static struct lb *
 session_lb(const struct session *s)
 {
-	return &s->x->lbs[session_frontend(s)->backend];
+	return &s->x->lbs[s->backend];
 }
 
 static const struct backend_conf *
 session_backend_conf(const struct session *s)
 {
-	return &s->x->cfg->backends[session_frontend(s)->backend];
+	return &s->x->cfg->backends[s->backend];
 }
 
 static struct stat_counters *
@@ -168,6 +183,7 @@ session_close(struct session *s, const char *reason)
 	if (s->r.ssl != NULL)
 		tls_free(s->r.ssl);
 	s->r.ssl = NULL;
+	hello_buf_free(&s->hello);
 	relay_free(&s->r);
 	event_del(&s->timer);
 	TAILQ_REMOVE(&x->sessions, s, entry);
@@ -176,21 +192,23 @@ session_close(struct session *s, const char *reason)
 }
 
 /*
- * Wait, a bounded time, for the client's PROXY header (header) or its TLS
- * handshake, before connecting anywhere. The bound is for both together,
- * from the session's start: a handshake after a late header gets only
- * what is left.
+ * Wait, a bounded time, for the client's PROXY header, its TLS handshake
+ * or its ClientHello (what: an enum session_wait), before connecting
+ * anywhere. The bound is for all together, from the session's start: a
+ * handshake after a late header gets only what is left.
  */
 static int
-session_await(struct session *s, int header)
+session_await(struct session *s, int what)
 {
 	uint64_t ms = session_frontend(s)->timeout_idle_ms;
 	uint64_t now = session_now(s->x);
 	uint64_t spent = now > s->start_ms ? now - s->start_ms : 0;
 	struct timeval tv;
 
-	if (header) {
+	if (what == WAIT_HEADER) {
 		s->awaiting = 1;
+	} else if (what == WAIT_HELLO) {
+		s->peeking = 1;
 	} else if ((s->r.ssl = tls_accept(session_frontend(s)->tls,
 	    s->r.client.fd)) == NULL) {
 		session_refuse(s, "TLS: out of memory");
@@ -272,30 +290,103 @@ session_read_header(struct session *s)
 	}
 	s->awaiting = 0;
 	event_del(&s->timer);
+	/* The ClientHello may have come with the header: try now. */
 	if (session_frontend(s)->tls != NULL) {
-		/* The ClientHello may have come with the header: try now. */
-		if (session_await(s, 0) == 0)
+		if (session_await(s, WAIT_HANDSHAKE) == 0)
 			session_handshake(s);
 		return;
 	}
+	if (session_frontend(s)->tls_passthrough) {
+		if (session_await(s, WAIT_HELLO) == 0)
+			session_read_hello(s);
+		return;
+	}
 	session_connect(s);
+}
+
+/*
+ * The TLS edge is done (handshake or ClientHello): take the first route
+ * that matches the server name and protocols, count it, and connect.
+ */
+static void
+session_route(struct session *s, const char *sni, const unsigned char *alpn,
+    size_t len)
+{
+	const struct frontend_conf *f = session_frontend(s);
+	struct stats_table *t = &s->x->stats;
+	size_t route = route_pick(f, sni, alpn, len);
+
+	s->backend = route_backend(f, route);
+	t->tls[s->frontend].handshakes++;
+	t->routes[f->route_base + route]++;
+	session_note(s->x, SESSION_COUNTED);
+	event_del(&s->timer);
+	session_connect(s);
+}
+
+/* The TLS edge failed: count it, log why (rate-limited), close. */
+static void
+session_edge_failed(struct session *s, const char *why, int quiet)
+{
+	char peer[ADDR_STRLEN];
+
+	s->x->stats.tls[s->frontend].failures++;
+	if (!quiet) {
+		addr_format(&s->peer.sa, peer, sizeof(peer));
+		log_warnx("%s: client %s: %s", session_frontend(s)->name,
+		    peer, why);
+	}
+	session_refuse(s, why);
+}
+
+/*
+ * Read the passed-through client's ClientHello, whole, and route by the
+ * server name and protocols OpenSSL finds in it; its bytes go to the
+ * server first, everything after them untouched.
+ */
+static void
+session_read_hello(struct session *s)
+{
+	const struct frontend_conf *f = session_frontend(s);
+	struct hello_info hi;
+	const char *why = NULL;
+	int rc = hello_read(&s->hello, s->r.client.fd, &why);
+
+	if (rc == HELLO_MORE)
+		return;
+	if (rc == HELLO_DONE && hello_parse(f->hello, s->hello.data,
+	    s->hello.len, &hi) == -1) {
+		rc = HELLO_BAD;
+		why = "not a TLS ClientHello (OpenSSL)";
+	}
+	if (rc != HELLO_DONE) {
+		session_edge_failed(s, why, s->hello.len == 0);
+		return;
+	}
+	s->peeking = 0;
+	session_route(s, hi.sni[0] != '\0' ? hi.sni : NULL, hi.alpn,
+	    hi.alpn_len);
 }
 
 /* Drive the client's TLS handshake; once done, connect to a server. */
 static void
 session_handshake(struct session *s)
 {
+	unsigned char alpn[256];
+	size_t n;
+
 	switch (tls_handshake(s->r.ssl)) {
 	case 0:
 		return;
 	case -1:
 		s->r.err = errno;
-		session_refuse(s, "TLS handshake failed");
+		session_edge_failed(s, "TLS handshake failed", 1);
 		return;
 	}
 	s->handshaking = 0;
-	event_del(&s->timer);
-	session_connect(s);
+	s->x->stats.tls[s->frontend].versions[tls_version(s->r.ssl)]++;
+	n = tls_alpn_wire(s->r.ssl, alpn, sizeof(alpn));
+	session_route(s, tls_servername(s->r.ssl), alpn, n);
 }
 
 void
@@ -321,6 +412,7 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 	s->fc = fc;
 	s->id = id;
 	s->frontend = fe;
+	s->backend = session_frontend(s)->backend;
 	session_adopt(&s->peer, &peer->ss);
 	relay_init(&s->r, &x->pool, fd);
 	s->srv = -1;
@@ -331,9 +423,11 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 	    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
 	    session_client_cb, s);
 	if (session_frontend(s)->accept_proxy != PROXY_OFF)
-		(void)session_await(s, 1);
+		(void)session_await(s, WAIT_HEADER);
 	else if (session_frontend(s)->tls != NULL)
-		(void)session_await(s, 0);
+		(void)session_await(s, WAIT_HANDSHAKE);
+	else if (session_frontend(s)->tls_passthrough)
+		(void)session_await(s, WAIT_HELLO);
 	else if (event_add(&s->r.client.ev, NULL) == -1)
 		session_close(s, "event_add failed");
 	else
@@ -497,6 +591,17 @@ session_connected(struct session *s)
 		session_close(s, "server write error");
 		return -1;
 	}
+	if (s->hello.len > 0) {
+		/* The passed-through ClientHello: the server's first bytes. */
+		if (relay_queue(&s->r, (const char *)s->hello.data,
+		    s->hello.len) == -1) {
+			session_close(s, "server write error");
+			return -1;
+		}
+		s->r.bytes_in += s->hello.len;
+		session_count_bytes(s, s->hello.len, 0);
+		hello_buf_free(&s->hello);
+	}
 	return 0;
 }
 
@@ -549,6 +654,8 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 		session_read_header(s);
 	else if (s->handshaking)
 		session_handshake(s);
+	else if (s->peeking)
+		session_read_hello(s);
 	else if (s->connected)
 		session_relay(s);
 }
@@ -583,9 +690,13 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t idle, limit;
 	struct timeval tv;
 
-	if (s->awaiting || s->handshaking) {
-		session_refuse(s, s->awaiting ? "no PROXY header in time" :
-		    "TLS handshake timeout");
+	if (s->awaiting) {
+		session_refuse(s, "no PROXY header in time");
+		return;
+	}
+	if (s->handshaking || s->peeking) {
+		session_edge_failed(s, s->handshaking ? "TLS handshake timeout" :
+		    "no whole ClientHello in time", s->handshaking);
 		return;
 	}
 	if (!s->connected) {

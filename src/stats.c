@@ -59,7 +59,8 @@ stats_table_init(struct stats_table *t, const struct config *cfg)
 	t->frontends = calloc(t->nfrontends ? t->nfrontends : 1,
 	    sizeof(*t->frontends));
 	t->servers = calloc(t->nservers ? t->nservers : 1, sizeof(*t->servers));
-	if (t->frontends == NULL || t->servers == NULL) {
+	if (t->frontends == NULL || t->servers == NULL ||
+	    stats_tls_init(t, cfg) == -1) {
 		stats_table_free(t);
 		return -1;
 	}
@@ -71,6 +72,7 @@ stats_table_free(struct stats_table *t)
 {
 	free(t->frontends);
 	free(t->servers);
+	stats_tls_free(t);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -80,6 +82,7 @@ stats_table_zero(struct stats_table *t)
 	memset(&t->all, 0, sizeof(t->all));
 	memset(t->frontends, 0, t->nfrontends * sizeof(*t->frontends));
 	memset(t->servers, 0, t->nservers * sizeof(*t->servers));
+	stats_tls_zero(t);
 }
 
 static void
@@ -104,6 +107,7 @@ stats_table_add(struct stats_table *dst, const struct stats_table *src,
 		counters_add(&dst->frontends[i], &src->frontends[i], no_active);
 	for (size_t i = 0; i < dst->nservers && i < src->nservers; i++)
 		counters_add(&dst->servers[i], &src->servers[i], no_active);
+	stats_tls_add(dst, src);
 }
 
 int
@@ -141,6 +145,10 @@ stats_map_init(struct stats_map *map, const struct config *from,
 			map->servers[fb->server_base + k] = at;
 		}
 	}
+	if (stats_tls_map(map, from, to) == -1) {
+		stats_map_free(map);
+		return -1;
+	}
 	return 0;
 }
 
@@ -149,6 +157,7 @@ stats_map_free(struct stats_map *map)
 {
 	free(map->frontends);
 	free(map->servers);
+	free(map->routes);
 	memset(map, 0, sizeof(*map));
 }
 
@@ -165,12 +174,13 @@ stats_table_add_mapped(struct stats_table *dst, const struct stats_table *src,
 		if (map->servers[i] < dst->nservers)
 			counters_add(&dst->servers[map->servers[i]],
 			    &src->servers[i], no_active);
+	stats_tls_add_mapped(dst, src, map);
 }
 
 size_t
 stats_nrecords(const struct stats_table *t)
 {
-	return 1 + t->nfrontends + t->nservers;
+	return 1 + t->nfrontends + t->nservers + stats_tls_nrecords(t);
 }
 
 size_t
@@ -189,6 +199,9 @@ stats_records(const struct stats_table *t, size_t first,
 			rec->kind = STAT_FRONTEND;
 			rec->index = (uint32_t)(r - 1);
 			rec->c = t->frontends[r - 1];
+		} else if (r > t->nfrontends + t->nservers) {
+			stats_tls_record(t, r - 1 - t->nfrontends - t->nservers,
+			    rec);
 		} else {
 			rec->kind = STAT_SERVER;
 			rec->index = (uint32_t)(r - 1 - t->nfrontends);
@@ -206,10 +219,15 @@ stats_apply(struct stats_table *t, const struct stat_record *recs, size_t n,
 		const struct stat_record *r = &recs[i];
 		size_t limit = r->kind == STAT_FRONTEND ? t->nfrontends :
 		    r->kind == STAT_SERVER ? t->nservers : 1;
-		if (r->kind < STAT_WORKER || r->kind > STAT_SERVER) {
+		if (r->kind < STAT_WORKER || r->kind > STAT_ROUTE) {
 			snprintf(err, errlen, "record %zu: unknown kind %u", i,
 			    r->kind);
 			return -1;
+		}
+		if (r->kind == STAT_TLS || r->kind == STAT_ROUTE) {
+			if (stats_tls_check(t, r, i, err, errlen) == -1)
+				return -1;
+			continue;
 		}
 		if (r->index >= limit) {
 			snprintf(err, errlen, "record %zu: index %u out of "
@@ -229,8 +247,10 @@ stats_apply(struct stats_table *t, const struct stat_record *recs, size_t n,
 			t->all = r->c;
 		else if (r->kind == STAT_FRONTEND)
 			t->frontends[r->index] = r->c;
-		else
+		else if (r->kind == STAT_SERVER)
 			t->servers[r->index] = r->c;
+		else
+			stats_tls_store(t, r);
 	}
 	return 0;
 }
@@ -302,6 +322,60 @@ json_workers(struct sbuf *b, const struct stats_view *v)
 	sbuf_printf(b, "%s],\n", v->nworkers ? "\n  " : "");
 }
 
+static const char *const stats_tls_version_names[] = { "TLSv1.2",
+    "TLSv1.3", "other" };
+
+static size_t
+route_backend_index(const struct frontend_conf *f, size_t k)
+{
+	return k < f->nroutes ? f->routes[k].backend : f->backend;
+}
+
+/* A route as its line reads: "NAME", "alpn:PROTO", both, or "default". */
+static void
+route_label(char *buf, size_t size, const struct frontend_conf *f, size_t k)
+{
+	const struct route_conf *r;
+
+	if (k == f->nroutes) {
+		snprintf(buf, size, "default");
+		return;
+	}
+	r = &f->routes[k];
+	snprintf(buf, size, "%s%s%s%s", r->name ? r->name : "",
+	    r->name && r->alpn ? " " : "", r->alpn ? "alpn:" : "",
+	    r->alpn ? r->alpn : "");
+}
+
+/* A TLS frontend's handshakes, versions and routes taken. */
+static void
+json_tls(struct sbuf *b, const struct stats_view *v, size_t fe)
+{
+	const struct frontend_conf *f = &v->cfg->frontends[fe];
+	const struct stat_tls *t = &v->sum.tls[fe];
+	char label[600];
+
+	sbuf_printf(b, ",\n     \"tls\": {\"handshakes\": %llu, "
+	    "\"handshake_failures\": %llu, \"versions\": {",
+	    (unsigned long long)t->handshakes,
+	    (unsigned long long)t->failures);
+	for (size_t k = 0; k < 3; k++)
+		sbuf_printf(b, "%s\"%s\": %llu", k ? ", " : "",
+		    stats_tls_version_names[k],
+		    (unsigned long long)t->versions[k]);
+	sbuf_printf(b, "}},\n     \"routes\": [");
+	for (size_t k = 0; k <= f->nroutes; k++) {
+		route_label(label, sizeof(label), f, k);
+		sbuf_printf(b, "%s{\"route\": ", k ? ", " : "");
+		json_str(b, label);
+		sbuf_printf(b, ", \"backend\": ");
+		json_str(b, v->cfg->backends[route_backend_index(f, k)].name);
+		sbuf_printf(b, ", \"total\": %llu}", (unsigned long long)
+		    v->sum.routes[f->route_base + k]);
+	}
+	sbuf_printf(b, "]");
+}
+
 static void
 json_frontends(struct sbuf *b, const struct stats_view *v)
 {
@@ -323,6 +397,8 @@ json_frontends(struct sbuf *b, const struct stats_view *v)
 		sbuf_printf(b, ", \"errors\": %llu, ",
 		    (unsigned long long)c->errors);
 		json_bytes(b, c);
+		if (f->ntls > 0 || f->tls_passthrough)
+			json_tls(b, v, i);
 		sbuf_printf(b, "}");
 	}
 	sbuf_printf(b, "%s],\n", cfg->nfrontends ? "\n  " : "");
@@ -476,6 +552,57 @@ prom_servers(struct sbuf *b, const struct stats_view *v, const char *name,
 	}
 }
 
+/* The TLS frontends' handshakes, versions and routes. */
+static void
+prom_tls(struct sbuf *b, const struct stats_view *v)
+{
+	static const char *const heads[][2] = {
+		{ "frontend_tls_handshakes_total",
+		    "TLS handshakes completed (passed through: ClientHellos "
+		    "read)." },
+		{ "frontend_tls_handshake_failures_total",
+		    "TLS handshakes (or ClientHellos) failed or too slow." },
+		{ "frontend_tls_versions_total",
+		    "Terminated TLS handshakes per version." },
+		{ "frontend_routes_total", "Connections per route taken." },
+	};
+	const struct config *cfg = v->cfg;
+	char label[600];
+
+	for (size_t h = 0; h < 4; h++) {
+		prom_head(b, heads[h][0], "counter", heads[h][1]);
+		for (size_t i = 0; i < cfg->nfrontends; i++) {
+			const struct frontend_conf *f = &cfg->frontends[i];
+			const struct stat_tls *t = &v->sum.tls[i];
+			size_t n = h < 2 ? 1 : h == 2 ? 3 : f->nroutes + 1;
+
+			if (f->ntls == 0 && !f->tls_passthrough)
+				continue;
+			for (size_t k = 0; k < n; k++) {
+				uint64_t val = h == 0 ? t->handshakes : h == 1 ?
+				    t->failures : h == 2 ? t->versions[k] :
+				    v->sum.routes[f->route_base + k];
+				sbuf_printf(b, "baton_%s{", heads[h][0]);
+				prom_label(b, "frontend", f->name);
+				if (h == 2) {
+					sbuf_printf(b, ",");
+					prom_label(b, "version",
+					    stats_tls_version_names[k]);
+				} else if (h == 3) {
+					route_label(label, sizeof(label), f, k);
+					sbuf_printf(b, ",");
+					prom_label(b, "route", label);
+					sbuf_printf(b, ",");
+					prom_label(b, "backend", cfg->backends[
+					    route_backend_index(f, k)].name);
+				}
+				sbuf_printf(b, "} %llu\n",
+				    (unsigned long long)val);
+			}
+		}
+	}
+}
+
 #define OFF(f)	((long)offsetof(struct stat_counters, f))
 
 /* A metric family: name after "baton_", type, help, counter offset. */
@@ -577,4 +704,5 @@ stats_render_prometheus(const struct stats_view *v, struct sbuf *b)
 		const struct prom_family *f = &server_families[i];
 		prom_servers(b, v, f->name, f->type, f->help, f->off);
 	}
+	prom_tls(b, v);
 }
