@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct config;
+struct frontend_conf;
 struct stats_map;
 
 /* One set of counters: the whole worker, a frontend or a server. */
@@ -85,6 +86,12 @@ void	stats_tls_record(const struct stats_table *t, size_t r,
 int	stats_tls_check(const struct stats_table *t,
 	    const struct stat_record *r, size_t i, char *err, size_t errlen);
 void	stats_tls_store(struct stats_table *t, const struct stat_record *r);
+/* "TLSv1.2", "TLSv1.3", "other": a version counter's name, by index. */
+const char	*stats_tls_version_name(size_t k);
+/* Route k of f as its line reads ("NAME", "alpn:PROTO", both), or
+ * "default" for k == f->nroutes, into buf. */
+void		 stats_route_label(char *buf, size_t size,
+		    const struct frontend_conf *f, size_t k);
 
 enum server_status {
 	SERVER_UP,
@@ -183,7 +190,8 @@ struct stats_view {
 const char	*stats_status_name(int status);
 /* Render the contract's /stats JSON document into out. */
 void	stats_render_json(const struct stats_view *v, struct sbuf *out);
-/* Render the Prometheus text exposition format 0.0.4 into out. */
+/* stats_prom.c: render the Prometheus text exposition format 0.0.4
+ * into out. */
 void	stats_render_prometheus(const struct stats_view *v, struct sbuf *out);
 
 #endif

@@ -9,6 +9,32 @@
 #include "config.h"
 #include "stats.h"
 
+static const char *const version_names[] = { "TLSv1.2", "TLSv1.3",
+    "other" };
+
+const char *
+stats_tls_version_name(size_t k)
+{
+	return k < sizeof(version_names) / sizeof(*version_names) ?
+	    version_names[k] : "unknown";
+}
+
+void
+stats_route_label(char *buf, size_t size, const struct frontend_conf *f,
+    size_t k)
+{
+	const struct route_conf *r;
+
+	if (k == f->nroutes) {
+		snprintf(buf, size, "default");
+		return;
+	}
+	r = &f->routes[k];
+	snprintf(buf, size, "%s%s%s%s", r->name ? r->name : "",
+	    r->name && r->alpn ? " " : "", r->alpn ? "alpn:" : "",
+	    r->alpn ? r->alpn : "");
+}
+
 int
 stats_tls_init(struct stats_table *t, const struct config *cfg)
 {
