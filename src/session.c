@@ -19,50 +19,13 @@
 #include "net.h"
 #include "proxyproto.h"
 #include "relay.h"
-#include "route.h"
-#include "session.h"
+#include "session_priv.h"
 #include "tls.h"
-
-#define HEADER_MS	5000	/* for a PROXY header and TLS handshake */
-
-/* What a session waits for before it connects (session_await). */
-enum session_wait {
-	WAIT_HEADER,		/* the client's PROXY header */
-	WAIT_HANDSHAKE,		/* the TLS handshake, terminated here */
-	WAIT_HELLO,		/* the ClientHello, passed through */
-};
-
-struct session {
-	TAILQ_ENTRY(session)	 entry;
-	struct session_ctx	*x;
-	struct relay		 r;		/* the two sockets, the bytes */
-	struct event		 timer;		/* connect, then idle timeout */
-	uint64_t		 id;
-	uint64_t		 start_ms;
-	uint64_t		 last_ms;	/* last byte moved */
-	struct stat_counters	*fc;		/* the frontend's counters */
-	struct stat_counters	*sc;		/* the server's, connected */
-	uint32_t		 frontend;
-	size_t			 backend;	/* the frontend's, or a route's */
-	struct hello_buf	 hello;		/* passed through: sent first */
-	int			 srv;		/* server index or -1 */
-	unsigned		 connected:1;
-	unsigned		 picked:1;	/* counted in the lb's active */
-	unsigned		 awaiting:1;	/* the client's PROXY header */
-	unsigned		 handshaking:1;	/* TLS with the client */
-	unsigned		 peeking:1;	/* reading its ClientHello */
-	uint8_t			 ntried;
-	uint8_t			 tried[CONFIG_MAX_RETRIES + 1];
-	union addr_ip		 peer;		/* the client, as declared */
-	union addr_ip		 dst;		/* AF_UNSPEC: the frontend's */
-};
 
 static void	session_server_cb(evutil_socket_t, short, void *);
 static void	session_client_cb(evutil_socket_t, short, void *);
 static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_connect(struct session *s);
-static void	session_handshake(struct session *s);
-static void	session_read_hello(struct session *s);
 static void	session_count_bytes(struct session *s, uint64_t in,
 		    uint64_t out);
 static void	session_refuse(struct session *s, const char *why);
@@ -81,18 +44,6 @@ ms_to_tv(uint64_t ms, struct timeval *tv)
 {
 	tv->tv_sec = (time_t)(ms / 1000);
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
-static void
-session_note(struct session_ctx *x, enum session_note what)
-{
-	x->note(x->note_arg, what);
-}
-
-static const struct frontend_conf *
-session_frontend(const struct session *s)
-{
-	return &s->x->cfg->frontends[s->frontend];
 }
 
 static struct lb *
@@ -191,43 +142,8 @@ session_close(struct session *s, const char *reason)
 	session_note(x, SESSION_ENDED);
 }
 
-/*
- * Wait, a bounded time, for the client's PROXY header, its TLS handshake
- * or its ClientHello (what: an enum session_wait), before connecting
- * anywhere. The bound is for all together, from the session's start: a
- * handshake after a late header gets only what is left.
- */
-static int
-session_await(struct session *s, int what)
-{
-	uint64_t ms = session_frontend(s)->timeout_idle_ms;
-	uint64_t now = session_now(s->x);
-	uint64_t spent = now > s->start_ms ? now - s->start_ms : 0;
-	struct timeval tv;
-
-	if (what == WAIT_HEADER) {
-		s->awaiting = 1;
-	} else if (what == WAIT_HELLO) {
-		s->peeking = 1;
-	} else if ((s->r.ssl = tls_accept(session_frontend(s)->tls,
-	    s->r.client.fd)) == NULL) {
-		session_refuse(s, "TLS: out of memory");
-		return -1;
-	} else {
-		s->handshaking = 1;
-	}
-	if (ms > HEADER_MS)
-		ms = HEADER_MS;
-	ms_to_tv(ms > spent ? ms - spent : 0, &tv);
-	if (event_add(&s->r.client.ev, NULL) == -1 ||
-	    event_add(&s->timer, &tv) == -1) {
-		session_close(s, "event_add failed");
-		return -1;
-	}
-	return 0;
-}
-
-/* A client that sent no valid PROXY header reached no server. */
+/* A client that failed before connecting (its PROXY header, TLS) reached
+ * no server. */
 static void
 session_refuse(struct session *s, const char *why)
 {
@@ -236,157 +152,31 @@ session_refuse(struct session *s, const char *why)
 	session_close(s, why);
 }
 
-/* Keep an IPv4 or IPv6 address; any other is left unspecified. */
-static void
-session_adopt(union addr_ip *a, const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		memcpy(&a->sin, ss, sizeof(a->sin));
-	else if (ss->ss_family == AF_INET6)
-		memcpy(&a->sin6, ss, sizeof(a->sin6));
-	else
-		a->sa.sa_family = AF_UNSPEC;
-}
-
 /*
- * Look at what the client sent so far for its PROXY header (MSG_PEEK, so
- * nothing past the header is taken); once complete, take exactly the
- * header, adopt the addresses it declares and connect to a server.
+ * What the client sent before connecting (the edge) says: wait for more,
+ * with the time left of the bound (for all of it, from the session's
+ * start), refuse it, or connect (what the client sends next waits).
  */
 static void
-session_read_header(struct session *s)
+session_edge_done(struct session *s, int rc, const char *why)
 {
-	struct sockaddr_storage src, dst;
-	char *buf = s->x->pool.scratch;
-	ssize_t n, len;
+	uint64_t ms = session_frontend(s)->timeout_idle_ms;
+	uint64_t now = session_now(s->x);
+	uint64_t spent = now > s->start_ms ? now - s->start_ms : 0;
+	struct timeval tv;
 
-	if (!s->r.client.readable)
-		return;
-	n = recv(s->r.client.fd, buf, PROXY_HDR_MAX, MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		s->r.client.readable = 0;
-		return;
+	if (rc == SEDGE_FAIL) {
+		session_refuse(s, why);
+	} else if (rc == SEDGE_DONE) {
+		event_del(&s->timer);
+		session_connect(s);
+	} else if (!evtimer_pending(&s->timer, NULL)) {
+		if (ms > HEADER_MS)
+			ms = HEADER_MS;
+		ms_to_tv(ms > spent ? ms - spent : 0, &tv);
+		if (event_add(&s->timer, &tv) == -1)
+			session_close(s, "event_add failed");
 	}
-	if (n <= 0) {
-		s->r.err = n == 0 ? 0 : errno;
-		session_refuse(s, "closed before its PROXY header");
-		return;
-	}
-	len = proxy_parse(session_frontend(s)->accept_proxy, buf, (size_t)n,
-	    &src, &dst);
-	if (len == 0 && n < PROXY_HDR_MAX) {
-		s->r.client.readable = s->r.client.rdhup; /* wait for more */
-		if (s->r.client.rdhup)
-			session_refuse(s, "closed before its PROXY header");
-		return;
-	}
-	if (len <= 0 || recv(s->r.client.fd, buf, (size_t)len, 0) != len) {
-		session_refuse(s, "bad PROXY header");
-		return;
-	}
-	if (src.ss_family == AF_INET || src.ss_family == AF_INET6) {
-		session_adopt(&s->peer, &src);
-		session_adopt(&s->dst, &dst);
-	}
-	s->awaiting = 0;
-	event_del(&s->timer);
-	/* The ClientHello may have come with the header: try now. */
-	if (session_frontend(s)->tls != NULL) {
-		if (session_await(s, WAIT_HANDSHAKE) == 0)
-			session_handshake(s);
-		return;
-	}
-	if (session_frontend(s)->tls_passthrough) {
-		if (session_await(s, WAIT_HELLO) == 0)
-			session_read_hello(s);
-		return;
-	}
-	session_connect(s);
-}
-
-/*
- * The TLS edge is done (handshake or ClientHello): take the first route
- * that matches the server name and protocols, count it, and connect.
- */
-static void
-session_route(struct session *s, const char *sni, const unsigned char *alpn,
-    size_t len)
-{
-	const struct frontend_conf *f = session_frontend(s);
-	struct stats_table *t = &s->x->stats;
-	size_t route = route_pick(f, sni, alpn, len);
-
-	s->backend = route_backend(f, route);
-	t->tls[s->frontend].handshakes++;
-	t->routes[f->route_base + route]++;
-	session_note(s->x, SESSION_COUNTED);
-	event_del(&s->timer);
-	session_connect(s);
-}
-
-/* The TLS edge failed: count it, log why (rate-limited), close. */
-static void
-session_edge_failed(struct session *s, const char *why, int quiet)
-{
-	char peer[ADDR_STRLEN];
-
-	s->x->stats.tls[s->frontend].failures++;
-	if (!quiet) {
-		addr_format(&s->peer.sa, peer, sizeof(peer));
-		log_warnx("%s: client %s: %s", session_frontend(s)->name,
-		    peer, why);
-	}
-	session_refuse(s, why);
-}
-
-/*
- * Read the passed-through client's ClientHello, whole, and route by the
- * server name and protocols OpenSSL finds in it; its bytes go to the
- * server first, everything after them untouched.
- */
-static void
-session_read_hello(struct session *s)
-{
-	const struct frontend_conf *f = session_frontend(s);
-	struct hello_info hi;
-	const char *why = NULL;
-	int rc = hello_read(&s->hello, s->r.client.fd, &why);
-
-	if (rc == HELLO_MORE)
-		return;
-	if (rc == HELLO_DONE && hello_parse(f->hello, s->hello.data,
-	    s->hello.len, &hi) == -1) {
-		rc = HELLO_BAD;
-		why = "not a TLS ClientHello (OpenSSL)";
-	}
-	if (rc != HELLO_DONE) {
-		session_edge_failed(s, why, s->hello.len == 0);
-		return;
-	}
-	s->peeking = 0;
-	session_route(s, hi.sni[0] != '\0' ? hi.sni : NULL, hi.alpn,
-	    hi.alpn_len);
-}
-
-/* Drive the client's TLS handshake; once done, connect to a server. */
-static void
-session_handshake(struct session *s)
-{
-	unsigned char alpn[256];
-	size_t n;
-
-	switch (tls_handshake(s->r.ssl)) {
-	case 0:
-		return;
-	case -1:
-		s->r.err = errno;
-		session_edge_failed(s, "TLS handshake failed", 1);
-		return;
-	}
-	s->handshaking = 0;
-	s->x->stats.tls[s->frontend].versions[tls_version(s->r.ssl)]++;
-	n = tls_alpn_wire(s->r.ssl, alpn, sizeof(alpn));
-	session_route(s, tls_servername(s->r.ssl), alpn, n);
 }
 
 void
@@ -394,6 +184,7 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
     const struct addr *peer, uint64_t id)
 {
 	struct stat_counters *fc = &x->stats.frontends[fe];
+	const char *why = NULL;
 	struct session *s;
 
 	fc->total++;
@@ -422,16 +213,11 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 	event_assign(&s->r.client.ev, x->base, fd,
 	    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
 	    session_client_cb, s);
-	if (session_frontend(s)->accept_proxy != PROXY_OFF)
-		(void)session_await(s, WAIT_HEADER);
-	else if (session_frontend(s)->tls != NULL)
-		(void)session_await(s, WAIT_HANDSHAKE);
-	else if (session_frontend(s)->tls_passthrough)
-		(void)session_await(s, WAIT_HELLO);
-	else if (event_add(&s->r.client.ev, NULL) == -1)
+	if (event_add(&s->r.client.ev, NULL) == -1) {
 		session_close(s, "event_add failed");
-	else
-		session_connect(s);	/* what the client sends waits */
+		return;
+	}
+	session_edge_done(s, session_edge_begin(s, &why), why);
 }
 
 /* Client key for the balancer: a hash of its address. */
@@ -645,17 +431,14 @@ static void
 session_client_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	const char *why = NULL;
 
 	relay_mark(&s->r.client, what, s->r.down.shut);
 	/* TLS may need to read before it can write: any event may help. */
 	if (s->r.ssl != NULL && (what & EV_READ))
 		s->r.client.writable = 1;
-	if (s->awaiting)
-		session_read_header(s);
-	else if (s->handshaking)
-		session_handshake(s);
-	else if (s->peeking)
-		session_read_hello(s);
+	if (session_edge_waiting(s))
+		session_edge_done(s, session_edge_step(s, &why), why);
 	else if (s->connected)
 		session_relay(s);
 }
@@ -690,13 +473,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t idle, limit;
 	struct timeval tv;
 
-	if (s->awaiting) {
-		session_refuse(s, "no PROXY header in time");
-		return;
-	}
-	if (s->handshaking || s->peeking) {
-		session_edge_failed(s, s->handshaking ? "TLS handshake timeout" :
-		    "no whole ClientHello in time", s->handshaking);
+	if (session_edge_waiting(s)) {
+		session_refuse(s, session_edge_timeout(s));
 		return;
 	}
 	if (!s->connected) {
