@@ -6,12 +6,15 @@ backends that say their name) and passed through (to TLS servers run by
 this test, which record every byte they received: the client's exact
 ClientHello must be their first bytes); a ClientHello byte by byte, after
 a PROXY header, without SNI; garbage, a too large and a too slow
-ClientHello; the TLS and route counters in /stats and /metrics.
+ClientHello; a passed-through server behind send_proxy; routes changed by
+reload (and kept by a failed one); the TLS and route counters in /stats
+and /metrics.
 
 Certificates are made per run with the openssl command (SKIP without it).
 """
 
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -100,7 +103,7 @@ def verifying_ctx(alpn=None):
 
 def conf(port, front, backends, sport=None, idle='30s'):
     """One frontend 'web' on PORT with the lines FRONT; BACKENDS:
-    {name: port}."""
+    {name: port or (port, server options)}."""
     lines = ['[global]', 'workers = 2', 'drain_timeout = 2s',
              'log_level = info', '']
     if sport:
@@ -108,8 +111,9 @@ def conf(port, front, backends, sport=None, idle='30s'):
     lines += ['[frontend web]', 'listen = 127.0.0.1:%d' % port,
               'timeout_idle = %s' % idle] + front + ['']
     for name, bport in backends.items():
+        bport, opts = bport if isinstance(bport, tuple) else (bport, '')
         lines += ['[backend %s]' % name,
-                  'server = s1 127.0.0.1:%d' % bport,
+                  'server = s1 127.0.0.1:%d %s' % (bport, opts),
                   'connect_timeout = 1s', 'retries = 0', '']
     return '\n'.join(lines)
 
@@ -130,8 +134,9 @@ class TlsServer:
     http/1.1 when offered), notes the server name the client sent, writes
     'NAME sni=SNI alpn=PROTO' and a newline, then echoes."""
 
-    def __init__(self, name):
+    def __init__(self, name, proxy=False):
         self.name = name
+        self.proxy = proxy        # a PROXY v1 line comes first
         self.conns = []           # [{'raw': bytes, 'sni': str}]
         self.lock = threading.Lock()
         self.sock = socket.socket()
@@ -164,7 +169,7 @@ class TlsServer:
                              daemon=True).start()
 
     def _serve(self, s):
-        rec = {'raw': b'', 'sni': None}
+        rec = {'raw': b'', 'sni': None, 'proxy': None}
         with self.lock:
             self.conns.append(rec)
         inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -172,6 +177,14 @@ class TlsServer:
         obj.sni_seen = None
         s.settimeout(10)
         try:
+            if self.proxy:
+                line = b''
+                while not line.endswith(b'\r\n') and len(line) < 108:
+                    c = s.recv(1)
+                    if not c:
+                        return
+                    line += c
+                rec['proxy'] = line
             while True:
                 try:
                     obj.do_handshake()
@@ -219,8 +232,8 @@ class TlsServer:
 _servers = []
 
 
-def tls_server(name):
-    s = TlsServer(name)
+def tls_server(name, proxy=False):
+    s = TlsServer(name, proxy)
     _servers.append(s)
     return s
 
@@ -515,6 +528,32 @@ def passthrough_after_proxy_header():
 
 
 @h.case(timeout=60)
+def passthrough_to_a_send_proxy_server():
+    """A server with send_proxy = v1 gets the PROXY header (the client's
+    address) first, then the client's exact ClientHello."""
+    try:
+        sp = tls_server('P', proxy=True)
+        port = H.free_port()
+        h.start_baton(conf(port, ['backend = p', 'tls_passthrough = on'],
+                           {'p': (sp.port, 'send_proxy=v1')}))
+        c = MemClient(port, 'a.test')
+        try:
+            c.handshake()
+            check(c.line() == b'P sni=a.test alpn=None\n', 'not through P')
+            c.echo(b'behind a PROXY header\n')
+        finally:
+            c.close()
+        rec = sp.conns[-1]
+        check(rec['proxy'] is not None and
+              rec['proxy'].startswith(b'PROXY TCP4 127.0.0.1 127.0.0.1 '),
+              'PROXY line %r' % rec['proxy'])
+        check(rec['raw'].startswith(c.hello), 'P did not get the exact '
+              'ClientHello after the PROXY header')
+    finally:
+        close_servers()
+
+
+@h.case(timeout=60)
 def passthrough_garbage_big_slow_closed_and_counted():
     """Not TLS, a ClientHello claiming more than 16 KiB, and one that stops
     halfway: each closed with no server contacted, counted as an error
@@ -555,6 +594,52 @@ def passthrough_garbage_big_slow_closed_and_counted():
         b.wait_log(r'ClientHello too large', 5)
     finally:
         close_servers()
+
+
+@h.case(timeout=60)
+def reload_changes_routes_bad_route_keeps_them():
+    """SIGHUP with a route to another backend: new connections follow it,
+    and the route's count stays with the same route line; a route to no
+    backend fails the reload, the running routes stay."""
+    sport = H.free_port()
+    ba = h.start_backend('name', name='A')
+    bb = h.start_backend('name', name='B')
+    port = H.free_port()
+
+    def text(target):
+        return conf(port, ['backend = ba'] + tls_pairs('a')
+                    + ['route = a.test %s' % target, 'route = x.test bb'],
+                    {'ba': ba.port, 'bb': bb.port}, sport=sport)
+
+    def where():
+        s = verifying_ctx().wrap_socket(H.connect(port),
+                                        server_hostname='a.test')
+        try:
+            return plain_name(s)
+        finally:
+            s.close()
+
+    def reload_and_wait(t, field, want):
+        with open(b.config, 'w') as f:
+            f.write(t)
+        b.signal(signal.SIGHUP)
+        H.poll_until(lambda: H.get_stats(sport)[field] >= want, 5,
+                     '/stats %s to reach %d' % (field, want))
+
+    b = h.start_baton(text('ba'))
+    check(where() == 'A', 'a.test not routed to A at start')
+    reload_and_wait(text('bb'), 'generation', 2)
+    check(where() == 'B', 'a.test not routed to B after the reload')
+    reload_and_wait(text('nope'), 'reload_failures', 1)
+    check(where() == 'B', 'a failed reload changed the routes')
+    b.wait_log(r"route: no backend named 'nope'", 5)
+
+    def counted():
+        rs = {(r['route'], r['backend']): r['total']
+              for r in frontend(sport)['routes']}
+        return rs.get(('a.test', 'bb')) == 2 and \
+            rs.get(('x.test', 'bb')) == 0
+    H.poll_until(counted, 5, 'route counts after reloads')
 
 
 @h.case(timeout=60)

@@ -2369,6 +2369,57 @@ START_TEST(test_map_by_name)
 }
 END_TEST
 
+/* Routes follow their name, protocol and backend across a reload. */
+START_TEST(test_map_routes)
+{
+	static const char before[] =
+	    "[frontend plain]\nlisten = 127.0.0.1:8000\nbackend = b1\n"
+	    "[frontend edge]\nlisten = 127.0.0.1:8443\nbackend = b1\n"
+	    "tls_passthrough = on\n"
+	    "route = a.test b2\n"		/* slot 2 */
+	    "route = a.test alpn:h2 b2\n"	/* slot 3 */
+	    "route = *.c.test b1\n"		/* slot 4; default 5 */
+	    "[backend b1]\nserver = s 10.0.0.1:1\n"
+	    "[backend b2]\nserver = s 10.0.0.2:1\n";
+	static const char after[] =
+	    "[frontend edge]\nlisten = 127.0.0.1:8443\nbackend = b2\n"
+	    "tls_passthrough = on\n"
+	    "route = *.c.test b1\n"		/* slot 0 */
+	    "route = a.test alpn:h2 b2\n"	/* slot 1 */
+	    "route = a.test b1\n"		/* slot 2: another backend */
+	    "[backend b1]\nserver = s 10.0.0.1:1\n"
+	    "[backend b2]\nserver = s 10.0.0.2:1\n";
+	struct config *from = load(before), *to = load(after);
+	struct stats_table src, dst;
+	struct stats_map map;
+
+	ck_assert_uint_eq(from->nroute_slots, 1 + 4);
+	ck_assert_uint_eq(to->nroute_slots, 4);
+	ck_assert_int_eq(stats_map_init(&map, from, to), 0);
+	ck_assert_uint_eq(map.nroutes, 5);
+	ck_assert_uint_eq(map.routes[0], STATS_NOWHERE);	/* plain */
+	ck_assert_uint_eq(map.routes[1], STATS_NOWHERE);	/* a.test b2 */
+	ck_assert_uint_eq(map.routes[2], 1);
+	ck_assert_uint_eq(map.routes[3], 0);
+	ck_assert_uint_eq(map.routes[4], 3);	/* default to default */
+	ck_assert_int_eq(stats_table_init(&src, from), 0);
+	ck_assert_int_eq(stats_table_init(&dst, to), 0);
+	table_fill(&src, 5);
+	stats_table_add_mapped(&dst, &src, &map, 1);
+	ck_assert_uint_eq(dst.routes[0], src.routes[3]);
+	ck_assert_uint_eq(dst.routes[1], src.routes[2]);
+	ck_assert_uint_eq(dst.routes[2], 0);
+	ck_assert_uint_eq(dst.routes[3], src.routes[4]);
+	ck_assert_mem_eq(&dst.tls[0], &src.tls[1], sizeof(dst.tls[0]));
+	stats_map_free(&map);
+	ck_assert_ptr_null(map.routes);
+	stats_table_free(&src);
+	stats_table_free(&dst);
+	config_free(from);
+	config_free(to);
+}
+END_TEST
+
 START_TEST(test_sbuf_growth)
 {
 	struct sbuf b = { NULL, 0, 0, 0 };
@@ -2555,6 +2606,7 @@ stats_suite(void)
 	tcase_add_test(tc, test_table_add);
 	tcase_add_test(tc, test_table_add_shapes);
 	tcase_add_test(tc, test_map_by_name);
+	tcase_add_test(tc, test_map_routes);
 	tcase_add_test(tc, test_sbuf_growth);
 	tcase_add_test(tc, test_render_big);
 	tcase_add_test(tc, test_status_names);
