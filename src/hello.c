@@ -53,6 +53,8 @@ hello_frame(const unsigned char *buf, size_t len, size_t max, size_t *used)
 			    (size_t)hs[2] << 8 | hs[3]);
 			if (need == sizeof(hs))
 				return HELLO_BAD;	/* an empty body */
+			if (need + REC_HDR > max)
+				return HELLO_BIG;	/* known before it comes */
 		}
 		if (off + REC_HDR + rec > max)
 			return HELLO_BIG;

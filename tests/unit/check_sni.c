@@ -276,6 +276,11 @@ START_TEST(test_hello_frame_bad)
 	/* A ClientHello claiming 16 KiB: too large before it arrives. */
 	memcpy(b, "\x16\x03\x01\x40\x00\x01\x00\x40\x00", 9);
 	ck_assert_int_eq(hello_frame(b, 9, HELLO_MAX, &used), HELLO_BIG);
+	/* A small record of a ClientHello claiming 64 KiB: too large at
+	 * once, not after 16 KiB have come. */
+	ck_assert_int_eq(hello_frame((const unsigned char *)
+	    "\x16\x03\x01\x00\x08\x01\x01\x00\x00\x03\x03\x00\x00", 13,
+	    HELLO_MAX, &used), HELLO_BIG);
 	/* A record that would end past the bound. */
 	ck_assert_int_eq(hello_frame(b, 9, 100, &used), HELLO_BIG);
 	/* A header alone, within and at the bound. */
