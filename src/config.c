@@ -303,6 +303,7 @@ config_validate(struct parse *p)
 		if (j < f->ntls)
 			cfg_errlist_add(p->errs, "%s:%d: [frontend %s] tls_cert "
 			    "and tls_key go together", p->name, f->line, f->name);
+		cfg_check_tls_edge(p, f);
 		for (j = 0; j < f->nlistens; j++) {
 			struct listen_conf *l = &f->listens[j];
 			for (size_t k = 0; k <= i; k++) {
@@ -419,6 +420,7 @@ config_free(struct config *cfg)
 			free(f->tls_pairs[j].key);
 		}
 		free(f->tls_pairs);
+		cfg_free_tls_edge(f);
 	}
 	free(cfg->frontends);
 	for (size_t i = 0; i < cfg->nbackends; i++) {

@@ -11,6 +11,8 @@
 #define CONFIG_MAX_WEIGHT	256
 #define CONFIG_MAX_SERVERS	256	/* per backend */
 #define CONFIG_MAX_CERTS	64	/* tls_cert/tls_key pairs per frontend */
+#define CONFIG_MAX_ROUTES	64	/* route lines per frontend */
+#define CONFIG_MAX_ALPN	16	/* protocols in tls_alpn */
 /* Characters a line may hold, its end aside (inih's buffer, 200). */
 #define CONFIG_LINE_MAX	198
 
@@ -140,6 +142,19 @@ struct tls_pair {
 	int	 key_line;
 };
 
+/*
+ * One route line: a TLS connection whose server name matches name (exact
+ * or "*.suffix", lowercase; NULL: any) and whose protocol is alpn (NULL:
+ * any) goes to backend instead of the frontend's. First match wins.
+ */
+struct route_conf {
+	char	*name;
+	char	*alpn;
+	char	*backend_name;
+	size_t	 backend;	/* index into backends */
+	int	 line;
+};
+
 struct frontend_conf {
 	char			*name;
 	int			 line;
@@ -154,6 +169,16 @@ struct frontend_conf {
 	size_t			 ntls;
 	void			*tls;		/* made by tls_load() */
 	int			 accept_proxy;	/* enum proxy_proto */
+	struct route_conf	*routes;	/* in order */
+	size_t			 nroutes;
+	size_t			 route_base;	/* first flat route slot */
+	int			 tls_passthrough; /* route TLS undecrypted */
+	int			 tls_passthrough_line;
+	char			*tls_alpn;	/* as written, or NULL */
+	unsigned char		*alpn_wire;	/* ALPN wire format of it */
+	size_t			 alpn_wire_len;
+	int			 tls_alpn_line;
+	void			*hello;		/* made by tls_load() */
 };
 
 struct config {
@@ -183,6 +208,9 @@ struct config {
 	struct backend_conf	*backends;
 	size_t			 nbackends;
 	size_t			 nservers;	/* over all backends */
+	/* Route slots over all frontends: each frontend's routes, then one
+	 * for its default backend (frontend_conf.route_base). */
+	size_t			 nroute_slots;
 };
 
 /*

@@ -79,6 +79,13 @@ summary_frontend(FILE *fp, const struct config *cfg,
 		fprintf(fp, ", TLS");
 	else if (f->ntls > 1)
 		fprintf(fp, ", TLS (%zu certificates, by SNI)", f->ntls);
+	if (f->tls_passthrough)
+		fprintf(fp, ", TLS passed through");
+	if (f->tls_alpn != NULL)
+		fprintf(fp, ", ALPN %s", f->tls_alpn);
+	if (f->nroutes > 0)
+		fprintf(fp, ", %zu route%s", f->nroutes,
+		    f->nroutes > 1 ? "s" : "");
 	if (f->accept_proxy != PROXY_OFF)
 		fprintf(fp, ", accept_proxy %s",
 		    config_proxy_name(f->accept_proxy));
@@ -200,6 +207,18 @@ ini_frontend(FILE *fp, const struct config *cfg,
 		ini_string(fp, "tls_key", f->tls_pairs[i].key);
 	}
 	fprintf(fp, "accept_proxy = %s\n", config_proxy_name(f->accept_proxy));
+	if (f->ntls == 0)
+		fprintf(fp, "tls_passthrough = %s\n",
+		    onoff(f->tls_passthrough));
+	ini_string(fp, "tls_alpn", f->tls_alpn);
+	for (size_t i = 0; i < f->nroutes; i++) {
+		const struct route_conf *r = &f->routes[i];
+
+		fprintf(fp, "route = %s%s%s%s%s%s\n", r->name ? r->name : "",
+		    r->name ? " " : "", r->alpn ? "alpn:" : "",
+		    r->alpn ? r->alpn : "", r->alpn ? " " : "",
+		    cfg->backends[r->backend].name);
+	}
 }
 
 /* Append to line (of size len, holding n characters); returns the new n,

@@ -355,6 +355,9 @@ static const struct key_def frontend_keys[] = {
 	{ "tls_cert", f_tls_cert, 1 },
 	{ "tls_key", f_tls_key, 1 },
 	{ "accept_proxy", f_accept_proxy, 0 },
+	{ "route", cfg_key_route, 1 },
+	{ "tls_passthrough", cfg_key_tls_passthrough, 0 },
+	{ "tls_alpn", cfg_key_tls_alpn, 0 },
 	{ NULL, NULL, 0 }
 };
 

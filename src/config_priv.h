@@ -4,6 +4,7 @@
  * Layering (each file calls only those above it):
  *   config_util.c   errors with file:line, allocation, numbers, durations,
  *                   escapes, names and UTF-8: pure helpers
+ *   config_tls.c    the setters and checks of a frontend's TLS edge keys
  *   config_keys.c   one setter per key, the key tables per section
  *   config.c        the line reader, sections, cross-checks, load and free
  */
@@ -78,6 +79,15 @@ int	 cfg_parse_uint(const char *s, unsigned min, unsigned max,
 int	 cfg_parse_word(const char *s, const char *const *words);
 /* A section or server name: letters, digits, '_', '.', '-'. */
 int	 cfg_valid_name(const char *s);
+
+/* config_tls.c: the TLS edge keys of a frontend (route, tls_passthrough,
+ * tls_alpn), their checks once the whole file is read (which also numbers
+ * the route slots), and what they hold, freed. */
+int	 cfg_key_route(struct parse *, const char *, const char *);
+int	 cfg_key_tls_passthrough(struct parse *, const char *, const char *);
+int	 cfg_key_tls_alpn(struct parse *, const char *, const char *);
+void	 cfg_check_tls_edge(struct parse *, struct frontend_conf *);
+void	 cfg_free_tls_edge(struct frontend_conf *);
 
 /* config_keys.c: the keys of a section kind, NULL-name terminated. */
 const struct key_def *cfg_section_keys(int kind);

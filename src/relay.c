@@ -46,17 +46,32 @@ relay_buf_put(struct relay_pool *p, struct rbuf *b)
 	p->nfree_bufs++;
 }
 
-/* Keep what dst did not take (at most RELAY_BUF_SIZE) in a pooled buffer. */
+/*
+ * Keep what dst did not take in a pooled buffer, after what waits there
+ * already (a PROXY header before a passed-through ClientHello): at most
+ * RELAY_BUF_SIZE in all, else -1 with ENOBUFS.
+ */
 static int
 relay_keep(struct relay_pool *p, struct relay_half *h, const char *data,
     size_t n)
 {
+	struct rbuf *b = h->buf;
+
 	if (n == 0)
 		return 0;
-	if ((h->buf = relay_buf_get(p)) == NULL)
+	if (b != NULL && b->len - b->off + n > RELAY_BUF_SIZE) {
+		errno = ENOBUFS;
 		return -1;
-	h->buf->len = (unsigned)n;
-	memcpy(h->buf->data, data, n);
+	}
+	if (b == NULL && (b = h->buf = relay_buf_get(p)) == NULL)
+		return -1;
+	if (b->len + n > RELAY_BUF_SIZE) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	memcpy(b->data + b->len, data, n);
+	b->len += (unsigned)n;
 	return 0;
 }
 
@@ -212,6 +227,8 @@ relay_queue(struct relay *r, const char *p, size_t n)
 {
 	size_t sent;
 
+	if (r->up.buf != NULL)		/* behind what waits already */
+		return relay_keep(r->pool, &r->up, p, n);
 	r->server.writable = 1;
 	if (relay_send(r, &r->server, p, n, &sent) == -1)
 		return -1;

@@ -14,6 +14,7 @@
 #include "accesslog.h"
 #include "balance.h"
 #include "config.h"
+#include "hello.h"
 #include "log.h"
 #include "net.h"
 #include "proxyproto.h"
@@ -23,7 +24,8 @@
 #include "tls.h"
 
 static void	session_connect(struct session *s);
-static void	session_handshake(struct session *s);
+static void	session_count_bytes(struct session *s, uint64_t in,
+		    uint64_t out);
 static void	session_refuse(struct session *s, const char *why);
 
 uint64_t
@@ -40,18 +42,6 @@ ms_to_tv(uint64_t ms, struct timeval *tv)
 {
 	tv->tv_sec = (time_t)(ms / 1000);
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
-void
-session_note(struct session_ctx *x, enum session_note what)
-{
-	x->note(x->note_arg, what);
-}
-
-static const struct frontend_conf *
-session_frontend(const struct session *s)
-{
-	return &s->x->cfg->frontends[s->frontend];
 }
 
 struct lb *
@@ -147,47 +137,15 @@ session_release(struct session *s)
 	s->fc->active--;
 	x->stats.all.active--;
 	session_note(x, SESSION_COUNTED);
+	hello_buf_free(&s->hello);
 	event_del(&s->timer);
 	TAILQ_REMOVE(&x->sessions, s, entry);
 	free(s);
 	session_note(x, SESSION_ENDED);
 }
 
-/*
- * Wait, a bounded time, for the client's PROXY header (header) or its TLS
- * handshake, before connecting anywhere. The bound is for both together,
- * from the session's start: a handshake after a late header gets only
- * what is left.
- */
-static int
-session_await(struct session *s, int header)
-{
-	uint64_t ms = session_frontend(s)->timeout_idle_ms;
-	uint64_t now = session_now(s->x);
-	uint64_t spent = now > s->start_ms ? now - s->start_ms : 0;
-	struct timeval tv;
-
-	if (header) {
-		s->awaiting = 1;
-	} else if ((s->r.ssl = tls_accept(session_frontend(s)->tls,
-	    s->r.client.fd)) == NULL) {
-		session_refuse(s, "TLS: out of memory");
-		return -1;
-	} else {
-		s->handshaking = 1;
-	}
-	if (ms > HEADER_MS)
-		ms = HEADER_MS;
-	ms_to_tv(ms > spent ? ms - spent : 0, &tv);
-	if (event_add(&s->r.client.ev, NULL) == -1 ||
-	    event_add(&s->timer, &tv) == -1) {
-		session_close(s, "event_add failed");
-		return -1;
-	}
-	return 0;
-}
-
-/* A client that sent no valid PROXY header reached no server. */
+/* A client that failed before connecting (its PROXY header, TLS) reached
+ * no server. */
 static void
 session_refuse(struct session *s, const char *why)
 {
@@ -196,84 +154,31 @@ session_refuse(struct session *s, const char *why)
 	session_close(s, why);
 }
 
-/* Keep an IPv4 or IPv6 address; any other is left unspecified. */
-static void
-session_adopt(union addr_ip *a, const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		memcpy(&a->sin, ss, sizeof(a->sin));
-	else if (ss->ss_family == AF_INET6)
-		memcpy(&a->sin6, ss, sizeof(a->sin6));
-	else
-		a->sa.sa_family = AF_UNSPEC;
-}
-
 /*
- * Look at what the client sent so far for its PROXY header (MSG_PEEK, so
- * nothing past the header is taken); once complete, take exactly the
- * header, adopt the addresses it declares and connect to a server.
+ * What the client sent before connecting (the edge) says: wait for more,
+ * with the time left of the bound (for all of it, from the session's
+ * start), refuse it, or connect (what the client sends next waits).
  */
 static void
-session_read_header(struct session *s)
+session_edge_done(struct session *s, int rc, const char *why)
 {
-	struct sockaddr_storage src, dst;
-	char *buf = s->x->pool.scratch;
-	ssize_t n, len;
+	uint64_t ms = session_frontend(s)->timeout_idle_ms;
+	uint64_t now = session_now(s->x);
+	uint64_t spent = now > s->start_ms ? now - s->start_ms : 0;
+	struct timeval tv;
 
-	if (!s->r.client.readable)
-		return;
-	n = recv(s->r.client.fd, buf, PROXY_HDR_MAX, MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		s->r.client.readable = 0;
-		return;
+	if (rc == SEDGE_FAIL) {
+		session_refuse(s, why);
+	} else if (rc == SEDGE_DONE) {
+		event_del(&s->timer);
+		session_connect(s);
+	} else if (!evtimer_pending(&s->timer, NULL)) {
+		if (ms > HEADER_MS)
+			ms = HEADER_MS;
+		ms_to_tv(ms > spent ? ms - spent : 0, &tv);
+		if (event_add(&s->timer, &tv) == -1)
+			session_close(s, "event_add failed");
 	}
-	if (n <= 0) {
-		s->r.err = n == 0 ? 0 : errno;
-		session_refuse(s, "closed before its PROXY header");
-		return;
-	}
-	len = proxy_parse(session_frontend(s)->accept_proxy, buf, (size_t)n,
-	    &src, &dst);
-	if (len == 0 && n < PROXY_HDR_MAX) {
-		s->r.client.readable = s->r.client.rdhup; /* wait for more */
-		if (s->r.client.rdhup)
-			session_refuse(s, "closed before its PROXY header");
-		return;
-	}
-	if (len <= 0 || recv(s->r.client.fd, buf, (size_t)len, 0) != len) {
-		session_refuse(s, "bad PROXY header");
-		return;
-	}
-	if (src.ss_family == AF_INET || src.ss_family == AF_INET6) {
-		session_adopt(&s->peer, &src);
-		session_adopt(&s->dst, &dst);
-	}
-	s->awaiting = 0;
-	event_del(&s->timer);
-	if (session_frontend(s)->tls != NULL) {
-		/* The ClientHello may have come with the header: try now. */
-		if (session_await(s, 0) == 0)
-			session_handshake(s);
-		return;
-	}
-	session_connect(s);
-}
-
-/* Drive the client's TLS handshake; once done, connect to a server. */
-static void
-session_handshake(struct session *s)
-{
-	switch (tls_handshake(s->r.ssl)) {
-	case 0:
-		return;
-	case -1:
-		s->r.err = errno;
-		session_refuse(s, "TLS handshake failed");
-		return;
-	}
-	s->handshaking = 0;
-	event_del(&s->timer);
-	session_connect(s);
 }
 
 void
@@ -281,6 +186,7 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
     const struct addr *peer, uint64_t id)
 {
 	struct stat_counters *fc = &x->stats.frontends[fe];
+	const char *why = NULL;
 	struct session *s;
 
 	fc->total++;
@@ -299,7 +205,7 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 	s->fc = fc;
 	s->id = id;
 	s->frontend = fe;
-	s->backend = x->cfg->frontends[fe].backend;
+	s->backend = session_frontend(s)->backend;
 	session_adopt(&s->peer, &peer->ss);
 	relay_init(&s->r, &x->pool, fd);
 	s->srv = -1;
@@ -309,14 +215,11 @@ session_start(struct session_ctx *x, int fd, uint32_t fe,
 	event_assign(&s->r.client.ev, x->base, fd,
 	    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
 	    session_client_cb, s);
-	if (session_frontend(s)->accept_proxy != PROXY_OFF)
-		(void)session_await(s, 1);
-	else if (session_frontend(s)->tls != NULL)
-		(void)session_await(s, 0);
-	else if (event_add(&s->r.client.ev, NULL) == -1)
+	if (event_add(&s->r.client.ev, NULL) == -1) {
 		session_close(s, "event_add failed");
-	else
-		session_connect(s);	/* what the client sends waits */
+		return;
+	}
+	session_edge_done(s, session_edge_begin(s, &why), why);
 }
 
 /* Client key for the balancer: a hash of its address. */
@@ -476,6 +379,17 @@ session_connected(struct session *s)
 		session_close(s, "server write error");
 		return -1;
 	}
+	if (s->hello.len > 0) {
+		/* The passed-through ClientHello: the server's first bytes. */
+		if (relay_queue(&s->r, (const char *)s->hello.data,
+		    s->hello.len) == -1) {
+			session_close(s, "server write error");
+			return -1;
+		}
+		s->r.bytes_in += s->hello.len;
+		session_count_bytes(s, s->hello.len, 0);
+		hello_buf_free(&s->hello);
+	}
 	return 0;
 }
 
@@ -521,15 +435,14 @@ void
 session_client_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	const char *why = NULL;
 
 	relay_mark(&s->r.client, what, s->r.down.shut);
 	/* TLS may need to read before it can write: any event may help. */
 	if (s->r.ssl != NULL && (what & EV_READ))
 		s->r.client.writable = 1;
-	if (s->awaiting)
-		session_read_header(s);
-	else if (s->handshaking)
-		session_handshake(s);
+	if (session_edge_waiting(s))
+		session_edge_done(s, session_edge_step(s, &why), why);
 	else if (s->connected)
 		session_relay(s);
 }
@@ -564,9 +477,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t idle, limit;
 	struct timeval tv;
 
-	if (s->awaiting || s->handshaking) {
-		session_refuse(s, s->awaiting ? "no PROXY header in time" :
-		    "TLS handshake timeout");
+	if (session_edge_waiting(s)) {
+		session_refuse(s, session_edge_timeout(s));
 		return;
 	}
 	if (!s->connected) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "route.h"
 #include "stats.h"
 
 void
@@ -66,7 +67,8 @@ stats_table_init(struct stats_table *t, const struct config *cfg)
 	t->frontends = calloc(t->nfrontends ? t->nfrontends : 1,
 	    sizeof(*t->frontends));
 	t->servers = calloc(t->cap ? t->cap : 1, sizeof(*t->servers));
-	if (t->frontends == NULL || t->servers == NULL) {
+	if (t->frontends == NULL || t->servers == NULL ||
+	    stats_tls_init(t, cfg) == -1) {
 		stats_table_free(t);
 		return -1;
 	}
@@ -97,6 +99,7 @@ stats_table_free(struct stats_table *t)
 {
 	free(t->frontends);
 	free(t->servers);
+	stats_tls_free(t);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -106,6 +109,7 @@ stats_table_zero(struct stats_table *t)
 	memset(&t->all, 0, sizeof(t->all));
 	memset(t->frontends, 0, t->nfrontends * sizeof(*t->frontends));
 	memset(t->servers, 0, t->nservers * sizeof(*t->servers));
+	stats_tls_zero(t);
 }
 
 static void
@@ -131,6 +135,7 @@ stats_table_add(struct stats_table *dst, const struct stats_table *src,
 		counters_add(&dst->frontends[i], &src->frontends[i], no_active);
 	for (size_t i = 0; i < dst->nservers && i < src->nservers; i++)
 		counters_add(&dst->servers[i], &src->servers[i], no_active);
+	stats_tls_add(dst, src);
 }
 
 int
@@ -168,6 +173,10 @@ stats_map_init(struct stats_map *map, const struct config *from,
 			map->servers[fb->servers[k].flat] = at;
 		}
 	}
+	if (stats_tls_map(map, from, to) == -1) {
+		stats_map_free(map);
+		return -1;
+	}
 	return 0;
 }
 
@@ -176,6 +185,7 @@ stats_map_free(struct stats_map *map)
 {
 	free(map->frontends);
 	free(map->servers);
+	free(map->routes);
 	memset(map, 0, sizeof(*map));
 }
 
@@ -192,12 +202,13 @@ stats_table_add_mapped(struct stats_table *dst, const struct stats_table *src,
 		if (map->servers[i] < dst->nservers)
 			counters_add(&dst->servers[map->servers[i]],
 			    &src->servers[i], no_active);
+	stats_tls_add_mapped(dst, src, map);
 }
 
 size_t
 stats_nrecords(const struct stats_table *t)
 {
-	return 1 + t->nfrontends + t->nservers;
+	return 1 + t->nfrontends + t->nservers + stats_tls_nrecords(t);
 }
 
 size_t
@@ -216,6 +227,9 @@ stats_records(const struct stats_table *t, size_t first,
 			rec->kind = STAT_FRONTEND;
 			rec->index = (uint32_t)(r - 1);
 			rec->c = t->frontends[r - 1];
+		} else if (r > t->nfrontends + t->nservers) {
+			stats_tls_record(t, r - 1 - t->nfrontends - t->nservers,
+			    rec);
 		} else {
 			rec->kind = STAT_SERVER;
 			rec->index = (uint32_t)(r - 1 - t->nfrontends);
@@ -233,10 +247,15 @@ stats_apply(struct stats_table *t, const struct stat_record *recs, size_t n,
 		const struct stat_record *r = &recs[i];
 		size_t limit = r->kind == STAT_FRONTEND ? t->nfrontends :
 		    r->kind == STAT_SERVER ? t->nservers : 1;
-		if (r->kind < STAT_WORKER || r->kind > STAT_SERVER) {
+		if (r->kind < STAT_WORKER || r->kind > STAT_ROUTE) {
 			snprintf(err, errlen, "record %zu: unknown kind %u", i,
 			    r->kind);
 			return -1;
+		}
+		if (r->kind == STAT_TLS || r->kind == STAT_ROUTE) {
+			if (stats_tls_check(t, r, i, err, errlen) == -1)
+				return -1;
+			continue;
 		}
 		if (r->index >= limit) {
 			snprintf(err, errlen, "record %zu: index %u out of "
@@ -260,8 +279,10 @@ stats_apply(struct stats_table *t, const struct stat_record *recs, size_t n,
 			t->all = r->c;
 		else if (r->kind == STAT_FRONTEND)
 			t->frontends[r->index] = r->c;
-		else
+		else if (r->kind == STAT_SERVER)
 			t->servers[r->index] = r->c;
+		else
+			stats_tls_store(t, r);
 	}
 	return 0;
 }
@@ -339,6 +360,35 @@ json_workers(struct sbuf *b, const struct stats_view *v)
 	sbuf_printf(b, "%s],\n", v->nworkers ? "\n  " : "");
 }
 
+/* A TLS frontend's handshakes, versions and routes taken. */
+static void
+json_tls(struct sbuf *b, const struct stats_view *v, size_t fe)
+{
+	const struct frontend_conf *f = &v->cfg->frontends[fe];
+	const struct stat_tls *t = &v->sum.tls[fe];
+	char label[600];
+
+	sbuf_printf(b, ",\n     \"tls\": {\"handshakes\": %llu, "
+	    "\"handshake_failures\": %llu, \"versions\": {",
+	    (unsigned long long)t->handshakes,
+	    (unsigned long long)t->failures);
+	for (size_t k = 0; k < 3; k++)
+		sbuf_printf(b, "%s\"%s\": %llu", k ? ", " : "",
+		    stats_tls_version_name(k),
+		    (unsigned long long)t->versions[k]);
+	sbuf_printf(b, "}},\n     \"routes\": [");
+	for (size_t k = 0; k <= f->nroutes; k++) {
+		stats_route_label(label, sizeof(label), f, k);
+		sbuf_printf(b, "%s{\"route\": ", k ? ", " : "");
+		json_str(b, label);
+		sbuf_printf(b, ", \"backend\": ");
+		json_str(b, v->cfg->backends[route_backend(f, k)].name);
+		sbuf_printf(b, ", \"total\": %llu}", (unsigned long long)
+		    v->sum.routes[f->route_base + k]);
+	}
+	sbuf_printf(b, "]");
+}
+
 static void
 json_frontends(struct sbuf *b, const struct stats_view *v)
 {
@@ -361,6 +411,8 @@ json_frontends(struct sbuf *b, const struct stats_view *v)
 		    (unsigned long long)c->errors,
 		    (unsigned long long)c->handed_over);
 		json_bytes(b, c);
+		if (f->ntls > 0 || f->tls_passthrough)
+			json_tls(b, v, i);
 		sbuf_printf(b, "}");
 	}
 	sbuf_printf(b, "%s],\n", cfg->nfrontends ? "\n  " : "");

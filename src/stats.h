@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 struct config;
+struct frontend_conf;
+struct stats_map;
 
 /* One set of counters: the whole worker, a frontend or a server. */
 struct stat_counters {
@@ -20,7 +22,19 @@ struct stat_counters {
 					   generation (live hand-over) */
 };
 
-/* Counters in the shape of a configuration; servers flat over backends. */
+/*
+ * A frontend's TLS edge: handshakes it terminated (or, passed through,
+ * ClientHellos read whole), those that failed (or were not TLS, too large
+ * or too slow), and the versions of the terminated ones.
+ */
+struct stat_tls {
+	uint64_t	handshakes;
+	uint64_t	failures;
+	uint64_t	versions[3];	/* by enum tls_vers: 1.2, 1.3, other */
+};
+
+/* Counters in the shape of a configuration; servers flat over backends,
+ * route slots flat over frontends (config.nroute_slots). */
 struct stats_table {
 	struct stat_counters	 all;
 	struct stat_counters	*frontends;
@@ -28,6 +42,9 @@ struct stats_table {
 	struct stat_counters	*servers;
 	size_t			 nservers;
 	size_t			 cap;		/* room in servers */
+	struct stat_tls		*tls;		/* per frontend */
+	uint64_t		*routes;	/* times each route was taken */
+	size_t			 nroutes;
 };
 
 /* Kinds of a report record. */
@@ -35,14 +52,49 @@ enum stat_kind {
 	STAT_WORKER = 1,
 	STAT_FRONTEND,
 	STAT_SERVER,
+	STAT_TLS,	/* index: a frontend; tls */
+	STAT_ROUTE,	/* index: a route slot; route */
 };
 
-/* One report record (CHAN_STATS): absolute values, so a lost one is harmless. */
+/* One report record (CHAN_STATS): absolute values, so a lost one is
+ * harmless. Which member holds them depends on kind. */
 struct stat_record {
 	uint32_t		kind;
 	uint32_t		index;
-	struct stat_counters	c;
+	union {
+		struct stat_counters	c;
+		struct stat_tls		tls;
+		uint64_t		route;
+	};
 };
+
+/*
+ * stats_tls.c: the TLS and route parts of a table, a map and the records,
+ * for the functions above (which call these; nothing else needs to).
+ */
+int	stats_tls_init(struct stats_table *t, const struct config *cfg);
+void	stats_tls_free(struct stats_table *t);
+void	stats_tls_zero(struct stats_table *t);
+void	stats_tls_add(struct stats_table *dst, const struct stats_table *src);
+/* Fill map's routes; its frontends must be mapped already. */
+int	stats_tls_map(struct stats_map *map, const struct config *from,
+	    const struct config *to);
+void	stats_tls_add_mapped(struct stats_table *dst,
+	    const struct stats_table *src, const struct stats_map *map);
+size_t	stats_tls_nrecords(const struct stats_table *t);
+/* Record r (0..stats_tls_nrecords) of the TLS part into rec. */
+void	stats_tls_record(const struct stats_table *t, size_t r,
+	    struct stat_record *rec);
+/* Check a STAT_TLS or STAT_ROUTE record (number i); 0 or -1 with err. */
+int	stats_tls_check(const struct stats_table *t,
+	    const struct stat_record *r, size_t i, char *err, size_t errlen);
+void	stats_tls_store(struct stats_table *t, const struct stat_record *r);
+/* "TLSv1.2", "TLSv1.3", "other": a version counter's name, by index. */
+const char	*stats_tls_version_name(size_t k);
+/* Route k of f as its line reads ("NAME", "alpn:PROTO", both), or
+ * "default" for k == f->nroutes, into buf. */
+void		 stats_route_label(char *buf, size_t size,
+		    const struct frontend_conf *f, size_t k);
 
 enum server_status {
 	SERVER_UP,
@@ -87,6 +139,8 @@ struct stats_map {
 	size_t	 nfrontends;
 	size_t	*servers;
 	size_t	 nservers;
+	size_t	*routes;	/* the same route (names, backend) */
+	size_t	 nroutes;
 };
 
 /* Map from's names onto to's indices. -1 when out of memory. */
@@ -100,7 +154,8 @@ void	stats_table_add_mapped(struct stats_table *dst,
 
 /*
  * Write t as records into out[0..max), starting at record number first
- * (worker, then frontends, then servers). Returns how many were written.
+ * (worker, then frontends, then servers, then the frontends' TLS, then the
+ * route slots). Returns how many were written.
  */
 size_t	stats_records(const struct stats_table *t, size_t first,
 	    struct stat_record *out, size_t max);
@@ -154,7 +209,8 @@ struct stats_view {
 const char	*stats_status_name(int status);
 /* Render the contract's /stats JSON document into out. */
 void	stats_render_json(const struct stats_view *v, struct sbuf *out);
-/* Render the Prometheus text exposition format 0.0.4 into out. */
+/* stats_prom.c: render the Prometheus text exposition format 0.0.4
+ * into out. */
 void	stats_render_prometheus(const struct stats_view *v, struct sbuf *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "route.h"
 #include "stats.h"
 
 /* A Prometheus label value: backslash, double quote and newline escaped. */
@@ -97,6 +98,57 @@ prom_servers(struct sbuf *b, const struct stats_view *v, const char *name,
 }
 
 #define OFF(f)	((long)offsetof(struct stat_counters, f))
+
+/* The TLS frontends' handshakes, versions and routes. */
+static void
+prom_tls(struct sbuf *b, const struct stats_view *v)
+{
+	static const char *const heads[][2] = {
+		{ "frontend_tls_handshakes_total",
+		    "TLS handshakes completed (passed through: ClientHellos "
+		    "read)." },
+		{ "frontend_tls_handshake_failures_total",
+		    "TLS handshakes (or ClientHellos) failed or too slow." },
+		{ "frontend_tls_versions_total",
+		    "Terminated TLS handshakes per version." },
+		{ "frontend_routes_total", "Connections per route taken." },
+	};
+	const struct config *cfg = v->cfg;
+	char label[600];
+
+	for (size_t h = 0; h < 4; h++) {
+		prom_head(b, heads[h][0], "counter", heads[h][1]);
+		for (size_t i = 0; i < cfg->nfrontends; i++) {
+			const struct frontend_conf *f = &cfg->frontends[i];
+			const struct stat_tls *t = &v->sum.tls[i];
+			size_t n = h < 2 ? 1 : h == 2 ? 3 : f->nroutes + 1;
+
+			if (f->ntls == 0 && !f->tls_passthrough)
+				continue;
+			for (size_t k = 0; k < n; k++) {
+				uint64_t val = h == 0 ? t->handshakes : h == 1 ?
+				    t->failures : h == 2 ? t->versions[k] :
+				    v->sum.routes[f->route_base + k];
+				sbuf_printf(b, "baton_%s{", heads[h][0]);
+				prom_label(b, "frontend", f->name);
+				if (h == 2) {
+					sbuf_printf(b, ",");
+					prom_label(b, "version",
+					    stats_tls_version_name(k));
+				} else if (h == 3) {
+					stats_route_label(label, sizeof(label), f, k);
+					sbuf_printf(b, ",");
+					prom_label(b, "route", label);
+					sbuf_printf(b, ",");
+					prom_label(b, "backend", cfg->backends[
+					    route_backend(f, k)].name);
+				}
+				sbuf_printf(b, "} %llu\n",
+				    (unsigned long long)val);
+			}
+		}
+	}
+}
 
 /* A metric family: name after "baton_", type, help, counter offset. */
 struct prom_family {
@@ -204,4 +256,5 @@ stats_render_prometheus(const struct stats_view *v, struct sbuf *b)
 		const struct prom_family *f = &server_families[i];
 		prom_servers(b, v, f->name, f->type, f->help, f->off);
 	}
+	prom_tls(b, v);
 }

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "hello.h"
 #include "log.h"
 #include "tls.h"
 
@@ -35,9 +36,27 @@ tls_log_errors(const struct config *cfg, const struct frontend_conf *f,
  * included: OpenSSL's X509_check_host() decides).
  */
 struct tls_site {
-	SSL_CTX	**ctx;
-	size_t	  n;
+	SSL_CTX		**ctx;
+	size_t		  n;
+	unsigned char	 *alpn;		/* tls_alpn, wire format, or NULL */
+	size_t		  alpn_len;
 };
+
+/* The client offers protocols: the first of ours it has (server order). */
+static int
+tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct tls_site *site = arg;
+	unsigned char *sel;
+
+	(void)ssl;
+	if (SSL_select_next_proto(&sel, outlen, site->alpn,
+	    (unsigned)site->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;	/* none in common: go on */
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
 
 static SSL_CTX *
 tls_ctx_new(const struct config *cfg, const struct frontend_conf *f,
@@ -108,6 +127,7 @@ tls_site_free(struct tls_site *site)
 	for (size_t i = 0; i < site->n; i++)
 		SSL_CTX_free(site->ctx[i]);
 	free(site->ctx);
+	free(site->alpn);
 	free(site);
 }
 
@@ -134,6 +154,20 @@ tls_site_new(const struct config *cfg, const struct frontend_conf *f)
 		    tls_sni_cb);
 		SSL_CTX_set_tlsext_servername_arg(site->ctx[0], site);
 	}
+	if (f->alpn_wire != NULL) {
+		if ((site->alpn = malloc(f->alpn_wire_len)) == NULL) {
+			log_error("%s:%d: [frontend %s] TLS: out of memory",
+			    cfg->path, f->line, f->name);
+			tls_site_free(site);
+			return NULL;
+		}
+		memcpy(site->alpn, f->alpn_wire, f->alpn_wire_len);
+		site->alpn_len = f->alpn_wire_len;
+		/* On every context: the SNI may switch to another. */
+		for (size_t i = 0; i < site->n; i++)
+			SSL_CTX_set_alpn_select_cb(site->ctx[i], tls_alpn_cb,
+			    site);
+	}
 	return site;
 }
 
@@ -142,6 +176,13 @@ tls_load(struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		struct frontend_conf *f = &cfg->frontends[i];
+		if (f->tls_passthrough && f->hello == NULL &&
+		    (f->hello = hello_ctx_new()) == NULL) {
+			tls_log_errors(cfg, f, f->tls_passthrough_line,
+			    "tls_passthrough: ClientHello parser", NULL);
+			tls_unload(cfg);
+			return -1;
+		}
 		if (f->ntls == 0 || f->tls != NULL)
 			continue;
 		if ((f->tls = tls_site_new(cfg, f)) == NULL) {
@@ -158,6 +199,8 @@ tls_unload(struct config *cfg)
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		tls_site_free(cfg->frontends[i].tls);
 		cfg->frontends[i].tls = NULL;
+		hello_ctx_free(cfg->frontends[i].hello);
+		cfg->frontends[i].hello = NULL;
 	}
 }
 
@@ -269,4 +312,37 @@ tls_close_notify(SSL *ssl)
 	ERR_clear_error();
 	(void)SSL_shutdown(ssl);
 	ERR_clear_error();
+}
+
+const char *
+tls_servername(SSL *ssl)
+{
+	return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+size_t
+tls_alpn_wire(SSL *ssl, unsigned char *buf, size_t size)
+{
+	const unsigned char *p;
+	unsigned len;
+
+	SSL_get0_alpn_selected(ssl, &p, &len);
+	if (p == NULL || len == 0 || len + 1 > size)
+		return 0;
+	buf[0] = (unsigned char)len;
+	memcpy(buf + 1, p, len);
+	return len + 1;
+}
+
+int
+tls_version(SSL *ssl)
+{
+	switch (SSL_version(ssl)) {
+	case TLS1_3_VERSION:
+		return TLS_V13;
+	case TLS1_2_VERSION:
+		return TLS_V12;
+	default:
+		return TLS_VOTHER;
+	}
 }

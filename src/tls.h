@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 typedef struct ssl_st SSL;
@@ -38,5 +39,20 @@ ssize_t	tls_write(SSL *ssl, const void *buf, size_t len, int *want_read);
 int	tls_pending(SSL *ssl);
 /* Send close_notify (best effort, never blocks). */
 void	tls_close_notify(SSL *ssl);
+
+/* After the handshake: the server name the client sent, or NULL. */
+const char	*tls_servername(SSL *ssl);
+/* The negotiated protocol as a one-entry ALPN wire list in buf (size
+ * bytes); its length, 0 when none was negotiated. */
+size_t		 tls_alpn_wire(SSL *ssl, unsigned char *buf, size_t size);
+
+/* TLS versions as the counters know them. */
+enum tls_vers {
+	TLS_V12,
+	TLS_V13,
+	TLS_VOTHER,
+};
+/* The negotiated version, an enum tls_vers. */
+int		 tls_version(SSL *ssl);
 
 #endif

@@ -7,7 +7,7 @@
 
 top_srcdir ?= .
 FUZZ_CC ?= clang
-FUZZ_TARGETS ?= config channel proxyproto endpoint api
+FUZZ_TARGETS ?= config channel proxyproto endpoint api clienthello
 FUZZ_SRCS ?=
 FUZZ_CPPFLAGS ?=
 FUZZ_CFLAGS ?=

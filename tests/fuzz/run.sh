@@ -17,6 +17,7 @@ max_len() {
 	config) echo 4096 ;;
 	channel) echo 8300 ;;	# CHAN_MSG_MAX and a little more
 	proxyproto) echo 300 ;;	# PROXY_V2_MAX and a little more
+	clienthello) echo 17000 ;;	# HELLO_MAX and a little more
 	*) echo 1024 ;;
 	esac
 }

@@ -83,6 +83,9 @@ listen = 127.0.0.1:18082
 backend = pool
 timeout_idle = 1h
 accept_proxy = any
+tls_passthrough = on
+route = a.example.com app
+route = *.b.test alpn:h2 app
 
 [backend app]
 balance = roundrobin
@@ -146,7 +149,8 @@ FULL_SUMMARY = [
     r'workers: \d+ \(auto\), dispatch leastconn, drain_timeout 1500ms',
     r'frontend web: 127\.0\.0\.1:18080, \[::1\]:18080, \*:18081 -> backend '
     r'app \(timeout_idle 5m, max_connections 10000\)',
-    r'frontend other: 127\.0\.0\.1:18082 -> backend pool, accept_proxy any '
+    r'frontend other: 127\.0\.0\.1:18082 -> backend pool, TLS passed '
+    r'through, 2 routes, accept_proxy any '
     r'\(timeout_idle 1h, max_connections 10000\)',
     r'backend app: balance roundrobin, connect_timeout 5s, retries 2, '
     r'check tcp',
@@ -182,7 +186,7 @@ DEFAULTS = {
                'resolve_interval = 30s'],
     'frontend web': ['listen = 127.0.0.1:18080', 'backend = app',
                      'timeout_idle = 2s', 'max_connections = 10000',
-                     'accept_proxy = off'],
+                     'accept_proxy = off', 'tls_passthrough = off'],
     'backend app': ['balance = roundrobin',
                     'server = a1 127.0.0.1:18001 weight=3 send_proxy=off',
                     'server = a2 127.0.0.1:18002 weight=1 send_proxy=off',

@@ -569,6 +569,9 @@ static const char base_conf[] =
 	"[frontend api]\n"
 	"listen = *:8443\n"
 	"backend = db\n"
+	"tls_passthrough = on\n"
+	"route = *.example.com app\n"
+	"route = api.test alpn:h2 app\n"
 	"\n"
 	"[backend app]\n"
 	"balance = roundrobin\n"
@@ -620,7 +623,9 @@ static struct stat_counters
 cnt(uint64_t active, uint64_t total, uint64_t errors, uint64_t failures,
     uint64_t in, uint64_t out)
 {
-	struct stat_counters c = { active, total, errors, failures, in, out };
+	struct stat_counters c = { .active = active, .total = total,
+	    .errors = errors, .failures = failures, .bytes_in = in,
+	    .bytes_out = out };
 
 	return c;
 }
@@ -657,6 +662,12 @@ fixture_init(struct fixture *f, int evil)
 	f->v.sum.servers[1] = cnt(4, 2400, 0, 2, 51, 61);
 	f->v.sum.servers[2] = cnt(0, 0, 0, 3, 0, 0);
 	f->v.sum.servers[3] = cnt(1, 99, 0, 0, 10, UINT64_MAX);
+	ck_assert_uint_eq(f->v.sum.nroutes, 1 + 3);
+	f->v.sum.tls[1] = (struct stat_tls){ 21, 4, { 5, 16, 0 } };
+	f->v.sum.routes[0] = 0;		/* web: no TLS, never counted */
+	f->v.sum.routes[1] = 8;		/* api: *.example.com */
+	f->v.sum.routes[2] = UINT64_MAX;	/* api.test alpn:h2 */
+	f->v.sum.routes[3] = 13;	/* api: default */
 	f->w[0].id = 0;
 	f->w[0].pid = 4250;
 	f->w[0].generation = 2;
@@ -732,6 +743,13 @@ static const char *const worker_keys[] = { "id", "pid", "generation",
 static const char *const worker_extra[] = { "version", "handover", NULL };
 static const char *const frontend_keys[] = { "name", "listen", "active",
     "total", "errors", "handed_over", "bytes_in", "bytes_out", NULL };
+static const char *const frontend_tls_extra[] = { "tls", "routes", NULL };
+static const char *const tls_keys[] = { "handshakes", "handshake_failures",
+    "versions", NULL };
+static const char *const versions_keys[] = { "TLSv1.2", "TLSv1.3", "other",
+    NULL };
+static const char *const route_keys[] = { "route", "backend", "total",
+    NULL };
 static const char *const backend_keys[] = { "name", "balance", "servers",
     NULL };
 static const char *const server_keys[] = { "name", "address", "status",
@@ -787,13 +805,53 @@ check_worker(const struct jval *w, const struct stats_worker *want)
 	}
 }
 
+/* A TLS frontend's "tls" and "routes" members. */
+static void
+check_frontend_tls(const struct jval *fe, const struct config *cfg,
+    const struct frontend_conf *fc, const struct stats_table *sum,
+    size_t i)
+{
+	const struct jval *t = jget(fe, "tls", J_OBJ), *vs, *rs;
+	char label[300];
+
+	only_keys(t, tls_keys, NULL);
+	jeq_u(t, "handshakes", sum->tls[i].handshakes);
+	jeq_u(t, "handshake_failures", sum->tls[i].failures);
+	vs = jget(t, "versions", J_OBJ);
+	only_keys(vs, versions_keys, NULL);
+	jeq_u(vs, "TLSv1.2", sum->tls[i].versions[0]);
+	jeq_u(vs, "TLSv1.3", sum->tls[i].versions[1]);
+	jeq_u(vs, "other", sum->tls[i].versions[2]);
+	rs = jget(fe, "routes", J_ARR);
+	ck_assert_uint_eq(rs->n, fc->nroutes + 1);
+	for (size_t k = 0; k <= fc->nroutes; k++) {
+		const struct jval *r = jidx(rs, k);
+		const struct route_conf *rc = k < fc->nroutes ?
+		    &fc->routes[k] : NULL;
+
+		only_keys(r, route_keys, NULL);
+		if (k == fc->nroutes)
+			snprintf(label, sizeof(label), "default");
+		else
+			snprintf(label, sizeof(label), "%s%s%s%s",
+			    rc->name ? rc->name : "",
+			    rc->name && rc->alpn ? " " : "",
+			    rc->alpn ? "alpn:" : "", rc->alpn ? rc->alpn : "");
+		jeq_s(r, "route", label);
+		jeq_s(r, "backend", cfg->backends[k < fc->nroutes ?
+		    rc->backend : fc->backend].name);
+		jeq_u(r, "total", sum->routes[fc->route_base + k]);
+	}
+}
+
 static void
 check_frontend(const struct jval *fe, const struct frontend_conf *fc,
     const struct stat_counters *c)
 {
 	const struct jval *l;
 
-	only_keys(fe, frontend_keys, NULL);
+	only_keys(fe, frontend_keys, fc->ntls > 0 || fc->tls_passthrough ?
+	    frontend_tls_extra : NULL);
 	jeq_s(fe, "name", fc->name);
 	l = jget(fe, "listen", J_ARR);
 	ck_assert_uint_eq(l->n, fc->nlistens);
@@ -854,9 +912,14 @@ check_document(const struct jval *doc, const struct fixture *f)
 
 	arr = jget(doc, "frontends", J_ARR);
 	ck_assert_uint_eq(arr->n, f->cfg->nfrontends);
-	for (size_t i = 0; i < arr->n; i++)
-		check_frontend(jidx(arr, i), &f->cfg->frontends[i],
-		    &v->sum.frontends[i]);
+	for (size_t i = 0; i < arr->n; i++) {
+		const struct frontend_conf *fc = &f->cfg->frontends[i];
+
+		check_frontend(jidx(arr, i), fc, &v->sum.frontends[i]);
+		if (fc->ntls > 0 || fc->tls_passthrough)
+			check_frontend_tls(jidx(arr, i), f->cfg, fc, &v->sum,
+			    i);
+	}
 
 	arr = jget(doc, "backends", J_ARR);
 	ck_assert_uint_eq(arr->n, f->cfg->nbackends);
@@ -1346,6 +1409,12 @@ prom_check_labels(struct prom_doc *d)
 		size_t nwant = 0;
 		if (strncmp(s->name, "baton_worker_", 13) == 0)
 			want1 = "worker", nwant = 1;
+		else if (strcmp(s->name, "baton_frontend_tls_versions_total") ==
+		    0)
+			want1 = "frontend", want2 = "version", nwant = 2;
+		else if (strcmp(s->name, "baton_frontend_routes_total") == 0 &&
+		    label_of(s, "backend") != NULL)
+			want1 = "frontend", want2 = "route", nwant = 3;
 		else if (strncmp(s->name, "baton_frontend_", 15) == 0)
 			want1 = "frontend", nwant = 1;
 		else if (strncmp(s->name, "baton_server_", 13) == 0)
@@ -1398,6 +1467,50 @@ render_prom(const struct stats_view *v, struct sbuf *b, struct prom_doc *d)
 	ck_assert_msg(prom_check_labels(d) == 0, "bad labels: %s", d->err);
 }
 
+/* A TLS frontend's handshakes, versions and routes; none for others. */
+static void
+check_prom_tls(const struct prom_doc *d, const struct config *cfg,
+    const struct stats_table *sum, size_t i)
+{
+	static const char *const vn[] = { "TLSv1.2", "TLSv1.3", "other" };
+	const struct frontend_conf *fc = &cfg->frontends[i];
+	const char *n = fc->name;
+	char label[300];
+
+	if (fc->ntls == 0 && !fc->tls_passthrough) {
+		for (size_t k = 0; k < d->n; k++)
+			ck_assert_msg(strncmp(d->s[k].name,
+			    "baton_frontend_tls", 18) != 0 ||
+			    strcmp(label_of(&d->s[k], "frontend"), n) != 0,
+			    "TLS figures for a plain frontend");
+		return;
+	}
+	prom_eq(d, sum->tls[i].handshakes, "baton_frontend_tls_handshakes_total",
+	    "frontend", n, NULL, NULL);
+	prom_eq(d, sum->tls[i].failures,
+	    "baton_frontend_tls_handshake_failures_total", "frontend", n, NULL,
+	    NULL);
+	for (size_t k = 0; k < 3; k++)
+		prom_eq(d, sum->tls[i].versions[k],
+		    "baton_frontend_tls_versions_total", "frontend", n,
+		    "version", vn[k]);
+	for (size_t k = 0; k <= fc->nroutes; k++) {
+		const struct route_conf *rc = k < fc->nroutes ?
+		    &fc->routes[k] : NULL;
+
+		if (k == fc->nroutes)
+			snprintf(label, sizeof(label), "default");
+		else
+			snprintf(label, sizeof(label), "%s%s%s%s",
+			    rc->name ? rc->name : "",
+			    rc->name && rc->alpn ? " " : "",
+			    rc->alpn ? "alpn:" : "", rc->alpn ? rc->alpn : "");
+		prom_eq(d, sum->routes[fc->route_base + k],
+		    "baton_frontend_routes_total", "frontend", n, "route",
+		    label);
+	}
+}
+
 /* Every figure of f's view, where Prometheus has it. */
 static void
 check_prom_values(const struct prom_doc *d, const struct fixture *f)
@@ -1441,6 +1554,7 @@ check_prom_values(const struct prom_doc *d, const struct fixture *f)
 		    "frontend", n, NULL, NULL);
 		prom_eq(d, c->bytes_out, "baton_frontend_sent_bytes_total",
 		    "frontend", n, NULL, NULL);
+		check_prom_tls(d, f->cfg, &v->sum, i);
 	}
 	for (size_t i = 0; i < f->cfg->nbackends; i++) {
 		const struct backend_conf *bc = &f->cfg->backends[i];
@@ -1649,6 +1763,13 @@ table_fill(struct stats_table *t, uint64_t seed)
 		k = seed + 1000000 * (i + 1);
 		t->servers[i] = cnt(k, k + 10, k + 1, k + 2, k + 3, k + 4);
 	}
+	for (size_t i = 0; i < t->nfrontends; i++) {
+		k = seed + 3000 * (i + 1);
+		t->tls[i] = (struct stat_tls){ 3 * k + 10, k, { k + 1, k + 2,
+		    k + 3 } };
+	}
+	for (size_t i = 0; i < t->nroutes; i++)
+		t->routes[i] = seed + 7000 * (i + 1);
 }
 
 static int
@@ -1659,7 +1780,9 @@ table_eq(const struct stats_table *a, const struct stats_table *b)
 	    memcmp(a->frontends, b->frontends, a->nfrontends *
 	    sizeof(*a->frontends)) == 0 &&
 	    memcmp(a->servers, b->servers, a->nservers *
-	    sizeof(*a->servers)) == 0;
+	    sizeof(*a->servers)) == 0 && a->nroutes == b->nroutes &&
+	    memcmp(a->tls, b->tls, a->nfrontends * sizeof(*a->tls)) == 0 &&
+	    memcmp(a->routes, b->routes, a->nroutes * sizeof(*a->routes)) == 0;
 }
 
 /*
@@ -1691,10 +1814,11 @@ START_TEST(test_records_order)
 
 	ck_assert_int_eq(stats_table_init(&t, cfg), 0);
 	table_fill(&t, 1);
-	ck_assert_uint_eq(stats_nrecords(&t), 1 + 2 + 4);
+	/* Worker, 2 frontends, 4 servers, 2 frontends' TLS, 4 route slots. */
+	ck_assert_uint_eq(stats_nrecords(&t), 1 + 2 + 4 + 2 + 4);
 	memset(r, 0xee, sizeof(r));
 	n = stats_records(&t, 0, r, 16);
-	ck_assert_uint_eq(n, 7);
+	ck_assert_uint_eq(n, 13);
 	ck_assert_uint_eq(r[0].kind, STAT_WORKER);
 	ck_assert_uint_eq(r[0].index, 0);
 	ck_assert_mem_eq(&r[0].c, &t.all, sizeof(t.all));
@@ -1709,6 +1833,16 @@ START_TEST(test_records_order)
 		ck_assert_uint_eq(r[3 + i].index, i);
 		ck_assert_mem_eq(&r[3 + i].c, &t.servers[i], sizeof(t.all));
 	}
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_uint_eq(r[7 + i].kind, STAT_TLS);
+		ck_assert_uint_eq(r[7 + i].index, i);
+		ck_assert_mem_eq(&r[7 + i].tls, &t.tls[i], sizeof(t.tls[i]));
+	}
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_uint_eq(r[9 + i].kind, STAT_ROUTE);
+		ck_assert_uint_eq(r[9 + i].index, i);
+		ck_assert_uint_eq(r[9 + i].route, t.routes[i]);
+	}
 	/* From the middle, bounded by max, and past the end. */
 	n = stats_records(&t, 2, r, 2);
 	ck_assert_uint_eq(n, 2);
@@ -1716,7 +1850,7 @@ START_TEST(test_records_order)
 	ck_assert_uint_eq(r[0].index, 1);
 	ck_assert_uint_eq(r[1].kind, STAT_SERVER);
 	ck_assert_uint_eq(r[1].index, 0);
-	ck_assert_uint_eq(stats_records(&t, 7, r, 16), 0);
+	ck_assert_uint_eq(stats_records(&t, 13, r, 16), 0);
 	ck_assert_uint_eq(stats_records(&t, 100, r, 16), 0);
 	ck_assert_uint_eq(stats_records(&t, 0, r, 0), 0);
 	stats_table_free(&t);
@@ -1763,7 +1897,7 @@ START_TEST(test_report_roundtrip_split)
 	ck_assert_int_eq(stats_table_init(&src, cfg), 0);
 	ck_assert_int_eq(stats_table_init(&dst, cfg), 0);
 	total = stats_nrecords(&src);
-	ck_assert_uint_eq(total, 1 + 3 + 300);
+	ck_assert_uint_eq(total, 1 + 3 + 300 + 3 + 3);
 	ck_assert_uint_gt(total, 2 * CHAN_MAX_STATS);
 	table_fill(&src, 3);
 	/* What worker_report() does. */
@@ -1865,7 +1999,7 @@ expect_rejected(struct bad_case *bc, const char *what)
 
 START_TEST(test_apply_rejects)
 {
-	static const uint32_t kinds[] = { 0, STAT_SERVER + 1, 99, UINT32_MAX };
+	static const uint32_t kinds[] = { 0, STAT_ROUTE + 1, 99, UINT32_MAX };
 	struct bad_case bc;
 	union msgbuf mb;
 	char err[128];
@@ -1917,6 +2051,47 @@ START_TEST(test_apply_rejects)
 	bc.r[1].c.active = UINT64_MAX;
 	bc.r[1].c.total = UINT64_MAX - 1;
 	expect_rejected(&bc, "frontend active > total");
+	bad_free(&bc);
+
+	/* TLS and route records: in range, no more versions than
+	 * handshakes (a TLS record's handshakes may well be below its
+	 * failures: those are not active/total). */
+	bad_init(&bc);
+	memset(&bc.r[1], 0, sizeof(bc.r[1]));
+	bc.r[1].kind = STAT_TLS;
+	bc.r[1].index = 1;
+	bc.r[1].tls = (struct stat_tls){ 5, 9, { 2, 3, 0 } };
+	memset(&bc.r[2], 0, sizeof(bc.r[2]));
+	bc.r[2].kind = STAT_ROUTE;
+	bc.r[2].index = 3;
+	bc.r[2].route = 4;
+	len = chan_encode(mb.buf, sizeof(mb.buf), CHAN_STATS, bc.r, 3);
+	ck_assert_int_eq(receive(&bc.t, mb.buf, len, 0, err, sizeof(err)), 0);
+	ck_assert_uint_eq(bc.t.tls[1].failures, 9);
+	ck_assert_uint_eq(bc.t.routes[3], 4);
+	bad_free(&bc);
+
+	bad_init(&bc);
+	bc.r[1].kind = STAT_TLS;
+	bc.r[1].index = 2;		/* nfrontends */
+	bc.r[1].tls = (struct stat_tls){ 5, 0, { 0, 0, 0 } };
+	expect_rejected(&bc, "TLS index out of range");
+	bad_free(&bc);
+
+	bad_init(&bc);
+	bc.r[1].kind = STAT_TLS;
+	bc.r[1].index = 0;
+	bc.r[1].tls = (struct stat_tls){ 5, 0, { 2, 3, 1 } };
+	expect_rejected(&bc, "more versions than handshakes");
+	bc.r[1].tls = (struct stat_tls){ 5, 0, { UINT64_MAX, 7, 0 } };
+	expect_rejected(&bc, "versions wrapping around");
+	bad_free(&bc);
+
+	bad_init(&bc);
+	bc.r[2].kind = STAT_ROUTE;
+	bc.r[2].index = 4;		/* nroute_slots */
+	bc.r[2].route = 1;
+	expect_rejected(&bc, "route index out of range");
 	bad_free(&bc);
 }
 END_TEST
@@ -2213,6 +2388,57 @@ START_TEST(test_map_by_name)
 }
 END_TEST
 
+/* Routes follow their name, protocol and backend across a reload. */
+START_TEST(test_map_routes)
+{
+	static const char before[] =
+	    "[frontend plain]\nlisten = 127.0.0.1:8000\nbackend = b1\n"
+	    "[frontend edge]\nlisten = 127.0.0.1:8443\nbackend = b1\n"
+	    "tls_passthrough = on\n"
+	    "route = a.test b2\n"		/* slot 2 */
+	    "route = a.test alpn:h2 b2\n"	/* slot 3 */
+	    "route = *.c.test b1\n"		/* slot 4; default 5 */
+	    "[backend b1]\nserver = s 10.0.0.1:1\n"
+	    "[backend b2]\nserver = s 10.0.0.2:1\n";
+	static const char after[] =
+	    "[frontend edge]\nlisten = 127.0.0.1:8443\nbackend = b2\n"
+	    "tls_passthrough = on\n"
+	    "route = *.c.test b1\n"		/* slot 0 */
+	    "route = a.test alpn:h2 b2\n"	/* slot 1 */
+	    "route = a.test b1\n"		/* slot 2: another backend */
+	    "[backend b1]\nserver = s 10.0.0.1:1\n"
+	    "[backend b2]\nserver = s 10.0.0.2:1\n";
+	struct config *from = load(before), *to = load(after);
+	struct stats_table src, dst;
+	struct stats_map map;
+
+	ck_assert_uint_eq(from->nroute_slots, 1 + 4);
+	ck_assert_uint_eq(to->nroute_slots, 4);
+	ck_assert_int_eq(stats_map_init(&map, from, to), 0);
+	ck_assert_uint_eq(map.nroutes, 5);
+	ck_assert_uint_eq(map.routes[0], STATS_NOWHERE);	/* plain */
+	ck_assert_uint_eq(map.routes[1], STATS_NOWHERE);	/* a.test b2 */
+	ck_assert_uint_eq(map.routes[2], 1);
+	ck_assert_uint_eq(map.routes[3], 0);
+	ck_assert_uint_eq(map.routes[4], 3);	/* default to default */
+	ck_assert_int_eq(stats_table_init(&src, from), 0);
+	ck_assert_int_eq(stats_table_init(&dst, to), 0);
+	table_fill(&src, 5);
+	stats_table_add_mapped(&dst, &src, &map, 1);
+	ck_assert_uint_eq(dst.routes[0], src.routes[3]);
+	ck_assert_uint_eq(dst.routes[1], src.routes[2]);
+	ck_assert_uint_eq(dst.routes[2], 0);
+	ck_assert_uint_eq(dst.routes[3], src.routes[4]);
+	ck_assert_mem_eq(&dst.tls[0], &src.tls[1], sizeof(dst.tls[0]));
+	stats_map_free(&map);
+	ck_assert_ptr_null(map.routes);
+	stats_table_free(&src);
+	stats_table_free(&dst);
+	config_free(from);
+	config_free(to);
+}
+END_TEST
+
 START_TEST(test_sbuf_growth)
 {
 	struct sbuf b = { NULL, 0, 0, 0 };
@@ -2399,6 +2625,7 @@ stats_suite(void)
 	tcase_add_test(tc, test_table_add);
 	tcase_add_test(tc, test_table_add_shapes);
 	tcase_add_test(tc, test_map_by_name);
+	tcase_add_test(tc, test_map_routes);
 	tcase_add_test(tc, test_sbuf_growth);
 	tcase_add_test(tc, test_render_big);
 	tcase_add_test(tc, test_status_names);
