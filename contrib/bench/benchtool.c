@@ -8,7 +8,9 @@
  *	little-endian uint64 N):
  *	  mode 'B' (bulk): read N bytes, then send N bytes, shut down the
  *	    write side and read until EOF;
- *	  mode 'I' (idle): send one byte 'k', then read until EOF.
+ *	  mode 'I' (idle): send one byte 'k', then read until EOF;
+ *	  mode 'E' (echo): send back every byte read, in order, until EOF,
+ *	    then shut down the write side and close.
  *	Prints "ready" once listening; exits after LIFETIME seconds.
  *
  *   benchtool bulk PORT CONNS BYTES TIMEOUT
@@ -30,6 +32,20 @@
  *	it (a proxy whose only server refuses), then is closed and replaced
  *	at once. Prints "ok closed=N failed=F seconds=S": N connections the
  *	far side closed, F that could not connect at all.
+ *
+ *   benchtool stream PORT CONNS SECONDS INTERVAL_MS
+ *	open CONNS echo connections (mode 'E') to 127.0.0.1:PORT (at most
+ *	256 handshakes in flight); each sends a 64-byte chunk every
+ *	INTERVAL_MS (an 8-byte header: connection index and chunk number,
+ *	then a pattern derived from both) and checks every byte echoed
+ *	back, in order. Prints "ready established N failed F seconds S"
+ *	once each is confirmed end to end (its first chunk came back),
+ *	streams for SECONDS more, then half-closes every connection and
+ *	waits (at most 10 s) for the echo's EOF. Prints "result
+ *	established N intact I cut C corrupted X stuck U bytes_sent B
+ *	bytes_lost L": intact = every byte back, then EOF; cut = closed or
+ *	reset before that; corrupted = a wrong byte came back; stuck = no
+ *	EOF within the 10 s; bytes_lost = sent but never echoed back.
  *
  * Everything binds or connects to 127.0.0.1 only; every loop is bounded
  * in time. Exit status 0 on success, 1 on a failed transfer, 2 on a
@@ -138,7 +154,9 @@ ep_set(int ep, int op, int fd, uint32_t events, uint64_t data)
 /* ------------------------------------------------------------------ */
 /* server */
 
-enum { S_LISTEN, S_HDR, S_SINK, S_SOURCE, S_DRAIN };
+enum { S_LISTEN, S_HDR, S_SINK, S_SOURCE, S_DRAIN, S_ECHO };
+
+#define ECHO_LEN 16384
 
 struct sconn {
 	int fd;
@@ -146,6 +164,9 @@ struct sconn {
 	unsigned char hdr[HDR_LEN];
 	size_t hlen;
 	uint64_t n, left;
+	unsigned char *eb;	/* echo: bytes read, not yet written back */
+	size_t elen, eoff;
+	int eof;
 };
 
 static void
@@ -153,6 +174,7 @@ sconn_close(int ep, struct sconn *c)
 {
 	(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	free(c->eb);
 	free(c);
 }
 
@@ -182,6 +204,10 @@ sconn_run(int ep, struct sconn *c)
 			if (c->hdr[4] == 'B') {
 				c->n = c->left = n;
 				c->state = S_SINK;
+			} else if (c->hdr[4] == 'E') {
+				if ((c->eb = malloc(ECHO_LEN)) == NULL)
+					goto bad;
+				c->state = S_ECHO;
 			} else if (c->hdr[4] == 'I') {
 				if (write(c->fd, "k", 1) != 1)
 					goto bad;
@@ -224,6 +250,39 @@ sconn_run(int ep, struct sconn *c)
 			r = read(c->fd, buf, BUF_LEN);
 			if (r <= 0)
 				goto rd_end;
+			break;
+		case S_ECHO:
+			if (c->eoff < c->elen) {
+				r = write(c->fd, c->eb + c->eoff,
+				    c->elen - c->eoff);
+				if (r < 0) {
+					if (errno != EAGAIN && errno != EINTR)
+						goto bad;
+					/* wait for room, reading nothing */
+					ep_set(ep, EPOLL_CTL_MOD, c->fd,
+					    EPOLLOUT, (uint64_t)(uintptr_t)c);
+					return;
+				}
+				c->eoff += (size_t)r;
+				if (c->eoff < c->elen)
+					break;
+				c->eoff = c->elen = 0;
+				ep_set(ep, EPOLL_CTL_MOD, c->fd, EPOLLIN,
+				    (uint64_t)(uintptr_t)c);
+			}
+			if (c->eof) {
+				(void)shutdown(c->fd, SHUT_WR);
+				goto bad;	/* done: close */
+			}
+			r = read(c->fd, c->eb, ECHO_LEN);
+			if (r == 0) {
+				c->eof = 1;
+				break;
+			}
+			if (r < 0)
+				goto rd_end;
+			c->elen = (size_t)r;
+			c->eoff = 0;
 			break;
 		}
 	}
@@ -679,6 +738,313 @@ cmd_churn(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* stream client: slow echo streams, every byte checked */
+
+#define CHUNK 64
+#define STREAM_SETUP 60		/* seconds to establish them all */
+#define STREAM_DRAIN 10		/* seconds to wait for the EOFs */
+
+enum { T_FREE, T_CONNECTING, T_WAITING, T_OPEN, T_HALF, T_DONE };
+
+struct tconn {
+	int fd;
+	int state;
+	uint64_t sent, due, recvd;
+	double next;		/* when the next chunk is due */
+};
+
+/* Byte OFF of connection IDX's stream: chunk k = OFF / CHUNK starts
+ * with IDX and k (little-endian, 4 bytes each), then a pattern. */
+static unsigned char
+stream_byte(uint32_t idx, uint64_t off)
+{
+	uint32_t k = (uint32_t)(off / CHUNK);
+	unsigned int j = (unsigned int)(off % CHUNK);
+
+	if (j < 4)
+		return (unsigned char)(idx >> (8 * j));
+	if (j < 8)
+		return (unsigned char)(k >> (8 * (j - 4)));
+	return (unsigned char)(idx * 131u + k * 31u + j * 7u + (k >> 8));
+}
+
+/* Writes what is due; 0, or -1 when the connection failed. */
+static int
+stream_send(struct tconn *c, uint32_t idx)
+{
+	unsigned char out[CHUNK * 16];
+	size_t n = 0;
+	ssize_t r;
+
+	while (c->sent + n < c->due && n < sizeof(out)) {
+		out[n] = stream_byte(idx, c->sent + n);
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	r = write(c->fd, out, n);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	c->sent += (uint64_t)r;
+	return 0;
+}
+
+/* Reads and checks what came back: 1 data (or nothing yet), 0 EOF,
+ * -1 error, -2 a wrong byte. */
+static int
+stream_recv(struct tconn *c, uint32_t idx)
+{
+	unsigned char in[4096];
+	ssize_t r;
+	int rounds;
+
+	for (rounds = 0; rounds < 16; rounds++) {
+		r = read(c->fd, in, sizeof(in));
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return errno == EAGAIN || errno == EINTR ? 1 : -1;
+		for (ssize_t i = 0; i < r; i++)
+			if (c->recvd + (uint64_t)i >= c->sent ||
+			    in[i] != stream_byte(idx, c->recvd + (uint64_t)i))
+				return -2;
+		c->recvd += (uint64_t)r;
+	}
+	return 1;
+}
+
+static int
+cmd_stream(int argc, char **argv)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	struct sockaddr_in sin;
+	struct tconn *cs;
+	unsigned char hdr[HDR_LEN];
+	double t0, t, deadline, interval;
+	int port, count, seconds, ep, i, n;
+	int next = 0, pending = 0, established = 0, failed = 0, retries = 0;
+	int max_retries, intact = 0, cut = 0, corrupted = 0, stuck = 0;
+	int *redo, nredo = 0, phase, left;
+	uint64_t bytes_sent = 0, bytes_lost = 0;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: benchtool stream PORT CONNS SECONDS "
+				"INTERVAL_MS\n");
+		return 2;
+	}
+	port = (int)num_arg(argv[0], 1, 65535);
+	count = (int)num_arg(argv[1], 1, 1000000);
+	seconds = (int)num_arg(argv[2], 1, 3600);
+	interval = num_arg(argv[3], 1, 60000) / 1e3;
+	max_retries = count / 10 + 10;
+	raise_nofile();
+	sin = loopback(port);
+	make_hdr(hdr, 'E', 0);
+	cs = calloc((size_t)count, sizeof(*cs));
+	redo = calloc((size_t)count, sizeof(*redo));
+	if (cs == NULL || redo == NULL)
+		die("calloc");
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		die("epoll_create1");
+
+	/*
+	 * phase 0: establish (each confirmed by its first chunk's echo);
+	 * phase 1: stream for SECONDS; phase 2: half-closed, wait for EOFs.
+	 */
+	t0 = now();
+	deadline = t0 + STREAM_SETUP;
+	phase = 0;
+	for (;;) {
+		t = now();
+		if (phase == 0 && (established + failed >= count ||
+		    t >= deadline)) {
+			/* those not confirmed by now count as failed */
+			for (i = 0; i < count; i++) {
+				struct tconn *c = &cs[i];
+
+				if (c->state != T_CONNECTING &&
+				    c->state != T_WAITING)
+					continue;
+				(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				close(c->fd);
+				c->state = T_DONE;
+			}
+			failed = count - established;
+			printf("ready established %d failed %d retries %d "
+			       "seconds %.3f\n", established, failed, retries,
+			    t - t0);
+			fflush(stdout);
+			phase = 1;
+			deadline = t + seconds;
+		} else if (phase == 1 && t >= deadline) {
+			/* flush what is due, then half-close */
+			for (i = 0; i < count; i++) {
+				struct tconn *c = &cs[i];
+
+				if (c->state != T_OPEN)
+					continue;
+				if (stream_send(c, (uint32_t)i) == -1 ||
+				    shutdown(c->fd, SHUT_WR) == -1) {
+					cut++;
+					bytes_sent += c->sent;
+					bytes_lost += c->sent - c->recvd;
+					(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd,
+					    NULL);
+					close(c->fd);
+					c->state = T_DONE;
+					continue;
+				}
+				c->state = T_HALF;
+			}
+			phase = 2;
+			deadline = t + STREAM_DRAIN;
+		} else if (phase == 2 && t >= deadline)
+			break;
+		if (phase == 2) {
+			for (left = 0, i = 0; i < count; i++)
+				if (cs[i].state == T_HALF)
+					left++;
+			if (left == 0)
+				break;
+		}
+		/* start connections while the window has room */
+		while (phase == 0 && pending < IDLE_WINDOW &&
+		    (nredo > 0 || next < count)) {
+			int idx = nredo > 0 ? redo[--nredo] : next++;
+			struct tconn *c = &cs[idx];
+			int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, 0);
+
+			if (fd == -1)
+				die("socket (is RLIMIT_NOFILE high enough?)");
+			if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) ==
+			        -1 &&
+			    errno != EINPROGRESS)
+				die("connect");
+			memset(c, 0, sizeof(*c));
+			c->fd = fd;
+			c->state = T_CONNECTING;
+			ep_set(ep, EPOLL_CTL_ADD, fd, EPOLLOUT, (uint64_t)idx);
+			pending++;
+		}
+		/* chunks due (phase 0 and 1) */
+		if (phase < 2) {
+			for (i = 0; i < count; i++) {
+				struct tconn *c = &cs[i];
+
+				if (c->state != T_OPEN || c->next > t)
+					continue;
+				c->due += CHUNK;
+				c->next += interval;
+				if (c->next < t)
+					c->next = t + interval;
+				if (stream_send(c, (uint32_t)i) == -1)
+					goto cut_now;
+				continue;
+			cut_now:
+				cut++;
+				bytes_sent += c->sent;
+				bytes_lost += c->sent - c->recvd;
+				(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				close(c->fd);
+				c->state = T_DONE;
+			}
+		}
+		n = epoll_wait(ep, evs, MAX_EVENTS, 10);
+		if (n == -1 && errno != EINTR)
+			die("epoll_wait");
+		for (i = 0; i < n; i++) {
+			int idx = (int)evs[i].data.u64;
+			struct tconn *c = &cs[idx];
+			int err = 0, rv;
+			socklen_t len = sizeof(err);
+
+			switch (c->state) {
+			case T_CONNECTING:
+				if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR,
+				        &err, &len) == -1 ||
+				    err != 0 ||
+				    write(c->fd, hdr, HDR_LEN) != HDR_LEN)
+					goto fail;
+				c->due = CHUNK;
+				if (stream_send(c, (uint32_t)idx) == -1)
+					goto fail;
+				c->state = T_WAITING;
+				ep_set(ep, EPOLL_CTL_MOD, c->fd, EPOLLIN,
+				    (uint64_t)idx);
+				continue;
+			case T_WAITING:
+				rv = stream_recv(c, (uint32_t)idx);
+				if (rv == -2) {
+					corrupted++;
+					goto fail;
+				}
+				if (rv != 1)
+					goto fail;
+				if (c->recvd == 0)
+					continue;
+				c->state = T_OPEN;
+				/* spread the chunks over the interval */
+				c->next = now() + interval *
+				    (double)(idx % 97) / 97.0;
+				pending--;
+				established++;
+				continue;
+			case T_OPEN:
+			case T_HALF:
+				rv = stream_recv(c, (uint32_t)idx);
+				if (rv == 1)
+					continue;
+				if (rv == -2)
+					corrupted++;
+				else if (rv == 0 && c->state == T_HALF &&
+				    c->recvd == c->sent)
+					intact++;
+				else
+					cut++;
+				bytes_sent += c->sent;
+				bytes_lost += c->sent - c->recvd;
+				(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				close(c->fd);
+				c->state = T_DONE;
+				continue;
+			default:
+				continue;
+			}
+		fail:
+			(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+			close(c->fd);
+			pending--;
+			if (phase == 0 && retries < max_retries) {
+				retries++;
+				c->state = T_FREE;
+				redo[nredo++] = idx;
+			} else {
+				c->state = T_DONE;
+				failed++;
+			}
+		}
+	}
+	for (i = 0; i < count; i++) {
+		struct tconn *c = &cs[i];
+
+		if (c->state != T_HALF && c->state != T_OPEN)
+			continue;
+		stuck++;
+		bytes_sent += c->sent;
+		bytes_lost += c->sent - c->recvd;
+		close(c->fd);
+	}
+	printf("result established %d intact %d cut %d corrupted %d stuck %d "
+	       "bytes_sent %llu bytes_lost %llu seconds %.3f\n",
+	    established, intact, cut, corrupted, stuck,
+	    (unsigned long long)bytes_sent, (unsigned long long)bytes_lost,
+	    now() - t0);
+	fflush(stdout);
+	return corrupted > 0 || cut > 0 || stuck > 0 ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -690,6 +1056,9 @@ main(int argc, char **argv)
 		return cmd_idle(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "churn") == 0)
 		return cmd_churn(argc - 2, argv + 2);
-	fprintf(stderr, "usage: benchtool server|bulk|idle|churn ...\n");
+	if (argc >= 2 && strcmp(argv[1], "stream") == 0)
+		return cmd_stream(argc - 2, argv + 2);
+	fprintf(stderr, "usage: benchtool server|bulk|idle|churn|stream "
+			"...\n");
 	return 2;
 }
