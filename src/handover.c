@@ -26,8 +26,8 @@
  * bounded whatever the old generation holds.
  */
 
-#define HO_BATCH	64	/* sessions per grant */
-#define HO_HOLD_MAX	256	/* sessions queued here or granted */
+#define HO_BATCH	128	/* sessions per grant */
+#define HO_HOLD_MAX	512	/* sessions queued here or granted */
 #define HO_LATER_MS	100	/* nothing could move: ask again after */
 
 /*

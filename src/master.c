@@ -212,6 +212,8 @@ master_free(struct master *m)
 		if (m->sigs[i] != NULL)
 			event_free(m->sigs[i]);
 	handover_free(m);
+	if (m->drain_ev != NULL)
+		event_free(m->drain_ev);
 	if (m->hold_ev != NULL)
 		event_free(m->hold_ev);
 	if (m->stop_ev != NULL)

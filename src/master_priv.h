@@ -119,6 +119,7 @@ struct wproc {
 	struct stats_table	 st;		/* its latest report */
 	unsigned		 said_bye:1;	/* drains on its own */
 	unsigned		 replacement:1;	/* took a dead one's place */
+	unsigned		 drain_due:1;	/* CHAN_DRAIN waits for room */
 	struct wproc_ho		 ho;
 };
 
@@ -150,6 +151,7 @@ struct master {
 	size_t			 norphans;
 	struct event		*orphan_ev;	/* their kill backstop */
 	struct event		*handover_ev;	/* ask again after a pause */
+	struct event		*drain_ev;	/* CHAN_DRAIN tried again */
 
 	struct endpoint		*endpoint;	/* stats over HTTP */
 	struct timeval		 start;
@@ -257,6 +259,8 @@ int	srvctl_api(void *m, const struct api_req *r, char *msg, size_t len);
 void	wsend_states(struct wproc *wp, size_t first, size_t n);
 /* A server changed state: the current generation hears of it. */
 void	wsend_servers(struct master *m, size_t server);
+/* Tell wp to finish and exit (CHAN_DRAIN), now or once there is room. */
+void	wsend_drain(struct wproc *wp);
 /*
  * A server was added (or brought back): the current generation learns of
  * it, then of its state. A worker it cannot reach would disagree with

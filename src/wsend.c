@@ -1,9 +1,12 @@
-/* wsend.c -- what the master tells its current workers of servers:
- * states (CHAN_SERVER) and definitions of added ones (CHAN_SRVDEF) */
+/* wsend.c -- what the master tells its workers: server states
+ * (CHAN_SERVER), definitions of added ones (CHAN_SRVDEF), and drain */
 #include "ac_config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "channel.h"
 #include "config.h"
@@ -88,4 +91,46 @@ wsend_srvdef(struct master *m, size_t b, const struct server_conf *sc)
 		}
 		wsend_states(wp, sc->flat, 1);
 	}
+}
+
+#define DRAIN_RETRY_MS	20
+
+static void
+wsend_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct master *m = arg;
+
+	for (size_t i = 0; i < m->nworkers; i++)
+		if (m->workers[i]->drain_due)
+			wsend_drain(m->workers[i]);
+}
+
+/*
+ * A full channel (the worker is busy taking sockets or sessions) is tried
+ * again shortly: a SIGTERM instead would make it drain on its own, say
+ * bye and hand none of its sessions over.
+ */
+void
+wsend_drain(struct wproc *wp)
+{
+	static const struct timeval later = { 0, DRAIN_RETRY_MS * 1000 };
+	struct master *m = wp->m;
+	char buf[64];
+	size_t len = chan_encode(buf, sizeof(buf), CHAN_DRAIN, NULL, 0);
+
+	wp->drain_due = 0;
+	if (wp->chan == -1 || chan_send(wp->chan, buf, len, NULL, 0) == 0)
+		return;
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+		kill(wp->pid, SIGTERM);	/* drains too */
+		return;
+	}
+	wp->drain_due = 1;
+	if (m->drain_ev == NULL &&
+	    (m->drain_ev = evtimer_new(m->base, wsend_drain_cb, m)) == NULL) {
+		wp->drain_due = 0;
+		kill(wp->pid, SIGTERM);
+		return;
+	}
+	evtimer_add(m->drain_ev, &later);
 }

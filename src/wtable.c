@@ -314,16 +314,12 @@ wproc_bye(struct wproc *wp)
 static void
 wproc_drain(struct wproc *wp)
 {
-	char buf[64];
-	size_t len = chan_encode(buf, sizeof(buf), CHAN_DRAIN, NULL, 0);
-
 	if (wp->state == WP_EMPTY || wp->state == WP_DRAINING)
 		return;	/* a draining worker keeps its backstop */
 	evtimer_del(wp->timer);
 	wp->state = WP_DRAINING;
 	wp->t.open = 0;
-	if (chan_send(wp->chan, buf, len, NULL, 0) == -1)
-		kill(wp->pid, SIGTERM);	/* drains too */
+	wsend_drain(wp);
 	wproc_backstop(wp);
 }
 

@@ -539,6 +539,43 @@ def more_workers_on_reload_share_the_sessions():
     check_all_ok(results)
 
 
+@h.case(timeout=120)
+def drain_waits_for_room_on_a_full_channel():
+    """The reload's CHAN_DRAIN finds a worker's channel full (the worker
+    is stopped while the master keeps handing it sockets): it is sent
+    again once there is room, not replaced by a SIGTERM, which would make
+    the worker drain on its own and hand nothing over."""
+    p = Proxy(echo_servers(1), workers=2)
+    stop = threading.Event()
+    n = 6
+    streams = start_streams(p.port, n, stop)
+    try:
+        p.wait_active(n)
+        a = p.b.workers()[0]
+        os.kill(a, signal.SIGSTOP)
+        # Sockets for it pile up on its channel until it is full.
+        socks = []
+        for _ in range(1500):
+            try:
+                socks.append(H.connect(p.port, timeout=5))
+            except OSError:
+                break
+        p.reload()
+        os.kill(a, signal.SIGCONT)
+        for c in socks:
+            c.close()
+        H.poll_until(lambda: not p.old_workers(), 5,
+                     'the old workers to hand over and exit')
+        # (with the streams, some of those sockets' sessions move too)
+        H.poll_until(lambda: p.handed_over() >= n, 3,
+                     'at least the %d streams handed over' % n)
+        check('drains on its own' not in p.b.log(),
+              'a worker drained on its own:\n%s' % p.b.log_tail())
+    finally:
+        results = finish(streams, stop)
+    check_all_ok(results)
+
+
 @h.case(timeout=90)
 def stop_while_sessions_on_their_way():
     """The master stops (SIGTERM) while an old worker still holds credit:
