@@ -83,6 +83,13 @@ struct listen_conf {
 	int		 line;
 };
 
+/* Client certificates on a TLS frontend (tls_verify). */
+enum tls_verify {
+	TLS_VERIFY_NONE = 0,	/* none asked for */
+	TLS_VERIFY_OPTIONAL,	/* asked for; a missing one is accepted */
+	TLS_VERIFY_REQUIRED	/* a client without a valid one is refused */
+};
+
 /* One certificate of a TLS frontend: the i-th tls_cert with the i-th
  * tls_key. The first is served when no other matches the client's SNI. */
 struct tls_pair {
@@ -106,6 +113,10 @@ struct frontend_conf {
 	size_t			 ntls;
 	void			*tls;		/* made by tls_load() */
 	int			 accept_proxy;	/* enum proxy_proto */
+	char			*tls_client_ca;	/* PEM CA bundle, or NULL */
+	int			 tls_client_ca_line;
+	int			 tls_verify;	/* enum tls_verify */
+	int			 tls_verify_line; /* 0: not given */
 };
 
 struct config {
@@ -175,6 +186,7 @@ const char	*config_balance_name(int balance);
 const char	*config_dispatch_name(int dispatch);
 const char	*config_proxy_name(int proxy);
 const char	*config_check_name(int check);
+const char	*config_tls_verify_name(int verify);
 const char	*config_log_format_name(int format);
 /* Descriptors a worker may need: two per connection any frontend allows. */
 long		 config_nofile(const struct config *cfg);

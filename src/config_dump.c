@@ -79,6 +79,9 @@ summary_frontend(FILE *fp, const struct config *cfg,
 		fprintf(fp, ", TLS");
 	else if (f->ntls > 1)
 		fprintf(fp, ", TLS (%zu certificates, by SNI)", f->ntls);
+	if (f->tls_client_ca != NULL)
+		fprintf(fp, ", client certificates %s",
+		    config_tls_verify_name(f->tls_verify));
 	if (f->accept_proxy != PROXY_OFF)
 		fprintf(fp, ", accept_proxy %s",
 		    config_proxy_name(f->accept_proxy));
@@ -186,6 +189,11 @@ ini_frontend(FILE *fp, const struct config *cfg,
 	for (size_t i = 0; i < f->ntls; i++) {
 		ini_string(fp, "tls_cert", f->tls_pairs[i].cert);
 		ini_string(fp, "tls_key", f->tls_pairs[i].key);
+	}
+	if (f->tls_client_ca != NULL) {
+		ini_string(fp, "tls_client_ca", f->tls_client_ca);
+		fprintf(fp, "tls_verify = %s\n",
+		    config_tls_verify_name(f->tls_verify));
 	}
 	fprintf(fp, "accept_proxy = %s\n", config_proxy_name(f->accept_proxy));
 }

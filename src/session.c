@@ -290,6 +290,9 @@ session_handshake(struct session *s)
 		return;
 	case -1:
 		s->r.err = errno;
+		if (*tls_handshake_error() != '\0')
+			log_warnx("[frontend %s] TLS handshake failed: %s",
+			    session_frontend(s)->name, tls_handshake_error());
 		session_refuse(s, "TLS handshake failed");
 		return;
 	}

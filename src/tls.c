@@ -2,6 +2,7 @@
 #include "ac_config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,44 @@ struct tls_site {
 	size_t	  n;
 };
 
+/*
+ * Client certificates: trust tls_client_ca, name its CAs in the
+ * CertificateRequest, and ask (optional) or insist (required). Session
+ * resumption needs a session id context once peers are verified.
+ */
+static int
+tls_ctx_client_ca(const struct config *cfg, const struct frontend_conf *f,
+    SSL_CTX *ctx)
+{
+	STACK_OF(X509_NAME) *names;
+	int mode = SSL_VERIFY_NONE;
+
+	if (SSL_CTX_load_verify_locations(ctx, f->tls_client_ca, NULL) != 1) {
+		tls_log_errors(cfg, f, f->tls_client_ca_line,
+		    "tls_client_ca: cannot load", f->tls_client_ca);
+		return -1;
+	}
+	if ((names = SSL_load_client_CA_file(f->tls_client_ca)) == NULL) {
+		tls_log_errors(cfg, f, f->tls_client_ca_line,
+		    "tls_client_ca: no CA certificate in", f->tls_client_ca);
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	if (f->tls_verify == TLS_VERIFY_OPTIONAL)
+		mode = SSL_VERIFY_PEER;
+	else if (f->tls_verify == TLS_VERIFY_REQUIRED)
+		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)f->name,
+	    strlen(f->name) > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH :
+	    (unsigned)strlen(f->name)) != 1) {
+		tls_log_errors(cfg, f, f->tls_client_ca_line,
+		    "tls_client_ca: session id context", NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static SSL_CTX *
 tls_ctx_new(const struct config *cfg, const struct frontend_conf *f,
     const struct tls_pair *t)
@@ -72,6 +111,8 @@ tls_ctx_new(const struct config *cfg, const struct frontend_conf *f,
 		    "tls_key does not match tls_cert", NULL);
 		goto fail;
 	}
+	if (f->tls_client_ca != NULL && tls_ctx_client_ca(cfg, f, ctx) == -1)
+		goto fail;
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -209,15 +250,32 @@ tls_error(SSL *ssl, int rc, int *want_other, int other)
 	}
 }
 
+/* Why the last handshake failed (workers are single-threaded). */
+static char tls_why[160];
+
+const char *
+tls_handshake_error(void)
+{
+	return tls_why;
+}
+
 int
 tls_handshake(SSL *ssl)
 {
+	unsigned long e;
+	long v;
 	int rc, want;
 
 	ERR_clear_error();
 	errno = 0;
 	if ((rc = SSL_do_handshake(ssl)) == 1)
 		return 1;
+	tls_why[0] = '\0';
+	if ((v = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(tls_why, sizeof(tls_why), "certificate: %s",
+		    X509_verify_cert_error_string(v));
+	else if ((e = ERR_peek_error()) != 0)
+		ERR_error_string_n(e, tls_why, sizeof(tls_why));
 	if (tls_error(ssl, rc, &want, 0) == -1 && errno == EAGAIN)
 		return 0;
 	if (errno == 0 || errno == EAGAIN)

@@ -27,6 +27,9 @@ void	tls_free(SSL *ssl);
  * writable), -1 failed (errno EPROTO or the socket's error).
  */
 int	tls_handshake(SSL *ssl);
+/* After tls_handshake() returned -1: why, as OpenSSL says it (a failed
+ * client certificate verification names its reason), or "". */
+const char *tls_handshake_error(void);
 /*
  * recv()/send() over TLS: bytes moved, 0 at the peer's end (read), or -1
  * with errno: EAGAIN when TLS must wait for the socket (*want_write set
