@@ -462,7 +462,8 @@ session_send_header(struct session *s)
 	const struct sockaddr *dst = &s->dst.sa;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char hdr[PROXY_HDR_MAX];
+	char hdr[PROXY_V2_TLS_MAX], cn[PROXY_TLV_STR_MAX + 1];
+	struct proxy_tls pt;
 	size_t n;
 
 	if (version == PROXY_OFF)
@@ -473,7 +474,13 @@ session_send_header(struct session *s)
 		    -1)
 			ss.ss_family = AF_UNSPEC;
 	}
-	n = proxy_encode(version, &s->peer.sa, dst, hdr, sizeof(hdr));
+	if (version == PROXY_V2 && s->r.ssl != NULL) {
+		/* A TLS client: its session in TLVs, as HAProxy's
+		 * send-proxy-v2-ssl-cn sends it. */
+		tls_proxy_info(s->r.ssl, &pt, cn, sizeof(cn));
+		n = proxy_encode_tls(&s->peer.sa, dst, &pt, hdr, sizeof(hdr));
+	} else
+		n = proxy_encode(version, &s->peer.sa, dst, hdr, sizeof(hdr));
 	return relay_queue(&s->r, hdr, n);
 }
 

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "proxyproto.h"
 #include "tls.h"
 
 static void
@@ -327,4 +328,28 @@ tls_close_notify(SSL *ssl)
 	ERR_clear_error();
 	(void)SSL_shutdown(ssl);
 	ERR_clear_error();
+}
+
+void
+tls_proxy_info(SSL *ssl, struct proxy_tls *pt, char *cn, size_t cnlen)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+
+	memset(pt, 0, sizeof(*pt));
+	pt->sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	pt->version = SSL_get_version(ssl);
+	pt->cipher = c != NULL ? SSL_CIPHER_get_name(c) : NULL;
+	pt->client = PP2_CLIENT_SSL;
+	pt->verify = 1;			/* no certificate: not verified */
+	if (peer == NULL)
+		return;
+	pt->client |= PP2_CLIENT_CERT_SESS;
+	if (!SSL_session_reused(ssl))
+		pt->client |= PP2_CLIENT_CERT_CONN;
+	pt->verify = (uint32_t)SSL_get_verify_result(ssl);
+	if (pt->verify == X509_V_OK && cnlen > 0 &&
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+	    NID_commonName, cn, (int)(cnlen > INT32_MAX ? INT32_MAX : cnlen)) > 0)
+		pt->cn = cn;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 struct config;
+struct proxy_tls;
 typedef struct ssl_st SSL;
 
 /*
@@ -39,6 +40,13 @@ ssize_t	tls_read(SSL *ssl, void *buf, size_t len, int *want_write);
 ssize_t	tls_write(SSL *ssl, const void *buf, size_t len, int *want_read);
 /* Decrypted bytes waiting inside TLS: read them before the socket. */
 int	tls_pending(SSL *ssl);
+/*
+ * What the PROXY v2 TLVs tell the server of the client's finished
+ * handshake: SNI, version, cipher, certificate flags, the verification
+ * result and, for a verified certificate, its subject's CN (kept in cn,
+ * of size cnlen). The strings live as long as ssl (and cn).
+ */
+void	tls_proxy_info(SSL *ssl, struct proxy_tls *pt, char *cn, size_t cnlen);
 /* Send close_notify (best effort, never blocks). */
 void	tls_close_notify(SSL *ssl);
 

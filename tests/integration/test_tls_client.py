@@ -4,16 +4,23 @@
 certificate, none, and one from another CA; failed handshakes counted as
 frontend errors and logged, never reaching a server; a missing CA file
 fails -t and the start with its FILE:LINE and fails a reload entirely;
-tls_verify without tls_client_ca is a configuration error.
+tls_verify without tls_client_ca is a configuration error. With
+send_proxy = v2 a server behind a TLS frontend gets the TLS session in
+PROXY v2 TLVs (PP2_TYPE_AUTHORITY with the SNI, PP2_TYPE_SSL with flags,
+verify result, version, CN and cipher), decoded here by a test server.
 """
 
 import os
 import re
 import signal
 import socket
+import hashlib
+import json
 import ssl
+import struct
 import subprocess
 import sys
+import threading
 
 sys.dont_write_bytecode = True  # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +47,7 @@ def certs():
     return _cd[0]
 
 
-def conf(port, sport, be_port, ca=None, verify=None):
+def conf(port, sport, be_port, ca=None, verify=None, send_proxy=None):
     cd = certs()
     c, k = cd.path('server')
     lines = ['[global]', 'workers = 2', 'log_level = info', '',
@@ -51,7 +58,8 @@ def conf(port, sport, be_port, ca=None, verify=None):
         lines.append('tls_client_ca = %s' % ca)
     if verify:
         lines.append('tls_verify = %s' % verify)
-    lines += ['', '[backend app]', 'server = s1 127.0.0.1:%d' % be_port,
+    lines += ['', '[backend app]', 'server = s1 127.0.0.1:%d%s'
+              % (be_port, ' send_proxy=' + send_proxy if send_proxy else ''),
               'connect_timeout = 1s', '']
     return '\n'.join(lines)
 
@@ -218,6 +226,201 @@ def reload_with_missing_ca_keeps_running_config():
           'certificate was served after the failed reload: %r' % got)
     check(client(port, 'alice') == b'hello from alice\n', 'alice not served '
           'after the failed reload')
+
+
+# ------------------------------------------------ PROXY v2 TLV server
+
+SIG = b'\r\n\r\n\x00\r\nQUIT\n'
+SUBTYPES = {0x21: 'version', 0x22: 'cn', 0x23: 'cipher'}
+
+
+def decode_v2(hdr):
+    """The TLVs of a v2 header (all of it, signature included) as a dict;
+    fails on any length that does not add up."""
+    check(hdr[:12] == SIG, 'no v2 signature: %r' % hdr[:16])
+    fam = hdr[13]
+    out = {'cmd': hdr[12], 'fam': fam, 'other': []}
+    off = 16 + {0x11: 12, 0x21: 36}.get(fam, 0)
+    while off < len(hdr):
+        check(off + 3 <= len(hdr), 'a TLV header past the end')
+        t, n = hdr[off], struct.unpack('!H', hdr[off + 1:off + 3])[0]
+        v = hdr[off + 3:off + 3 + n]
+        check(len(v) == n, 'TLV %#x: %d bytes of %d' % (t, len(v), n))
+        off += 3 + n
+        if t == 0x02:
+            out['authority'] = v.decode()
+        elif t == 0x20:
+            check(n >= 5, 'PP2_TYPE_SSL of %d bytes' % n)
+            out['client'] = v[0]
+            out['verify'] = struct.unpack('!I', v[1:5])[0]
+            so = 5
+            while so < n:
+                st, sn = v[so], struct.unpack('!H', v[so + 1:so + 3])[0]
+                check(so + 3 + sn <= n, 'a sub-TLV past PP2_TYPE_SSL')
+                out[SUBTYPES.get(st, 'sub%#x' % st)] = \
+                    v[so + 3:so + 3 + sn].decode()
+                so += 3 + sn
+        else:
+            out['other'].append(t)
+    return out
+
+
+class TlvServer:
+    """A plain server expecting a v2 header: replies one JSON line with
+    what the header said, then the SHA-256 of everything after it once the
+    client has sent as many bytes as its first 8 (big-endian) announce."""
+
+    def __init__(self):
+        self.lst = socket.socket()
+        self.lst.bind((H.LOCALHOST, 0))
+        self.lst.listen(16)
+        self.lst.settimeout(0.2)
+        self.port = self.lst.getsockname()[1]
+        self.stop = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                c, _ = self.lst.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        c.settimeout(10)
+        try:
+            hdr = b''
+            while len(hdr) < 16:
+                d = c.recv(16 - len(hdr))
+                if not d:
+                    return
+                hdr += d
+            n = struct.unpack('!H', hdr[14:16])[0]
+            while len(hdr) < 16 + n:
+                d = c.recv(16 + n - len(hdr))
+                if not d:
+                    return
+                hdr += d
+            try:
+                info = decode_v2(hdr)
+            except H.Failure as e:
+                info = {'error': str(e)}
+            info['length'] = len(hdr)
+            c.sendall(json.dumps(info).encode() + b'\n')
+            want = struct.unpack('!Q', H.recv_exact(c, 8, 10))[0]
+            h = hashlib.sha256()
+            while want > 0:
+                d = c.recv(min(want, 65536))
+                if not d:
+                    return
+                h.update(d)
+                want -= len(d)
+            c.sendall(h.hexdigest().encode() + b'\n')
+        except (OSError, H.Failure):
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stop = True
+        self.t.join(2)
+        self.lst.close()
+
+
+def tlv_session(port, who=None, sni='localhost', version=None,
+                payload=b''):
+    """A TLS client through baton to a TlvServer: (what the header said,
+    the client's (cipher, version), the server's digest of PAYLOAD)."""
+    cd = certs()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
+    if who:
+        ctx.load_cert_chain(*cd.path(who))
+    raw = H.connect(port, 5)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname=sni)
+        info = json.loads(H.recv_line(s, 5, limit=65536))
+        mine = (s.cipher()[0], s.version())
+        s.sendall(struct.pack('!Q', len(payload)) + payload)
+        digest = H.recv_line(s, 10).strip().decode()
+        return info, mine, digest
+    finally:
+        raw.close()
+
+
+@h.case(timeout=60)
+def proxy_v2_tlvs_of_the_tls_session():
+    srv = TlvServer()
+    try:
+        port, sport = H.free_port(), H.free_port()
+        b = h.start_baton(conf(port, sport, srv.port,
+                               certs().path('clientca')[0], 'optional',
+                               send_proxy='v2'))
+        payload = os.urandom(1 << 20)
+        want = hashlib.sha256(payload).hexdigest()
+        for who, sni, version in (('alice', 'www.example.test', None),
+                                  (None, 'api.example.test', None),
+                                  ('alice', None, ssl.TLSVersion.TLSv1_2),
+                                  (None, None, ssl.TLSVersion.TLSv1_2)):
+            info, (cipher, ver), digest = tlv_session(
+                port, who, sni, version, payload)
+            what = 'client %s, sni %s, %s' % (who, sni, ver)
+            print('  %s: %s' % (what, info))
+            check('error' not in info, '%s: %s' % (what, info.get('error')))
+            check(info['cmd'] == 0x21 and info['fam'] == 0x11,
+                  '%s: not a v2 PROXY TCP4 header: %r' % (what, info))
+            check(info['other'] == [], '%s: unexpected TLVs %r'
+                  % (what, info['other']))
+            check(info.get('authority') == sni, '%s: authority %r, want %r'
+                  % (what, info.get('authority'), sni))
+            check(info.get('version') == ver, '%s: version %r, want %r'
+                  % (what, info.get('version'), ver))
+            check(info.get('cipher') == cipher, '%s: cipher %r, want %r'
+                  % (what, info.get('cipher'), cipher))
+            if who:
+                check(info.get('client') == 0x07 and info.get('verify') == 0,
+                      '%s: client %r verify %r, want 0x07 and 0'
+                      % (what, info.get('client'), info.get('verify')))
+                check(info.get('cn') == 'alice', '%s: cn %r'
+                      % (what, info.get('cn')))
+            else:
+                check(info.get('client') == 0x01 and info.get('verify') != 0,
+                      '%s: client %r verify %r, want 0x01 and not 0'
+                      % (what, info.get('client'), info.get('verify')))
+                check('cn' not in info, '%s: a cn without a certificate: %r'
+                      % (what, info.get('cn')))
+            check(digest == want, '%s: the server got other bytes after '
+                  'the header (sha256 %s, want %s)' % (what, digest, want))
+        b.check_running()
+    finally:
+        srv.close()
+
+
+@h.case(timeout=40)
+def proxy_v2_tlvs_without_client_ca():
+    # A TLS frontend that asks for no certificate: the SSL TLV says so.
+    srv = TlvServer()
+    try:
+        port, sport = H.free_port(), H.free_port()
+        h.start_baton(conf(port, sport, srv.port, send_proxy='v2'))
+        info, (cipher, ver), digest = tlv_session(port, None, 'localhost',
+                                                  payload=b'x' * 100)
+        print('  %s' % info)
+        check(info.get('client') == 0x01 and info.get('verify') != 0 and
+              info.get('authority') == 'localhost' and
+              info.get('version') == ver and 'cn' not in info,
+              'unexpected TLVs: %r' % info)
+        check(digest == hashlib.sha256(b'x' * 100).hexdigest(),
+              'payload digest')
+    finally:
+        srv.close()
 
 
 if __name__ == '__main__':
