@@ -397,6 +397,8 @@ config_free(struct config *cfg)
 		for (size_t j = 0; j < b->nservers; j++) {
 			free(b->servers[j].name);
 			free(b->servers[j].addr_text);
+			free(b->servers[j].tls_verify);
+			free(b->servers[j].tls_sni);
 		}
 		free(b->servers);
 		free(b->name);

@@ -52,6 +52,11 @@ struct server_conf {
 	int		 send_proxy;	/* enum proxy_proto */
 	unsigned	 max_connections;	/* 0: no limit */
 	int		 line;
+	int		 tls;		/* server ... tls: TLS to the server */
+	char		*tls_verify;	/* verify=CAFILE; NULL: system CAs */
+	int		 tls_noverify;	/* verify=none */
+	char		*tls_sni;	/* sni=NAME, or NULL */
+	void		*tls_ctx;	/* made by tls_load() */
 };
 
 struct backend_conf {

@@ -108,6 +108,11 @@ summary_backend(FILE *fp, const struct backend_conf *b)
 		if (s->send_proxy != PROXY_OFF)
 			fprintf(fp, ", send_proxy %s",
 			    config_proxy_name(s->send_proxy));
+		if (s->tls)
+			fprintf(fp, ", TLS (verify %s%s%s)", s->tls_noverify ?
+			    "none" : s->tls_verify != NULL ? s->tls_verify :
+			    "system CAs", s->tls_sni != NULL ? ", sni " : "",
+			    s->tls_sni != NULL ? s->tls_sni : "");
 		if (s->max_connections != 0)
 			fprintf(fp, ", max_connections %u", s->max_connections);
 		fputc('\n', fp);
@@ -239,6 +244,16 @@ ini_server(FILE *fp, const struct backend_conf *b,
 			    " max_connections=%u", s->max_connections);
 		if (s->backup)
 			n = append(line, sizeof(line), n, " backup");
+		if (s->tls)
+			n = append(line, sizeof(line), n, " tls");
+		if (s->tls_noverify)
+			n = append(line, sizeof(line), n, " verify=none");
+		else if (s->tls_verify != NULL)
+			n = append(line, sizeof(line), n, " verify=%s",
+			    s->tls_verify);
+		if (s->tls_sni != NULL)
+			n = append(line, sizeof(line), n, " sni=%s",
+			    s->tls_sni);
 		if (n <= CONFIG_LINE_MAX)
 			break;
 	}

@@ -423,6 +423,31 @@ server_option(struct parse *p, struct server_conf *s, const char *opt)
 		    "v2)", v);
 		return -1;
 	}
+	if (klen == 3 && strncmp(opt, "tls", 3) == 0 && eq == NULL) {
+		s->tls = 1;
+		return 0;
+	}
+	if (klen == 6 && strncmp(opt, "verify", 6) == 0 && eq != NULL &&
+	    *v != '\0') {
+		free(s->tls_verify);
+		s->tls_verify = NULL;
+		s->tls_noverify = strcmp(v, "none") == 0;
+		if (!s->tls_noverify)
+			s->tls_verify = cfg_xstrdup(v);
+		return 0;
+	}
+	if (klen == 3 && strncmp(opt, "sni", 3) == 0 && eq != NULL) {
+		if (*v == '\0' || strlen(v) > 253 ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789.-") != strlen(v)) {
+			cfg_perr(p, 0, "server: bad sni '%s' (expected a host "
+			    "name)", v);
+			return -1;
+		}
+		free(s->tls_sni);
+		s->tls_sni = cfg_xstrdup(v);
+		return 0;
+	}
 	cfg_perr(p, 0, "server: unknown option '%s'", opt);
 	return -1;
 }
@@ -472,6 +497,11 @@ b_server(struct parse *p, const char *k, const char *v)
 	while ((tok = strtok_r(NULL, " \t", &save)) != NULL)
 		if (server_option(p, s, tok) == -1)
 			rc = -1;
+	if (rc == 0 && !s->tls && (s->tls_verify != NULL || s->tls_noverify ||
+	    s->tls_sni != NULL)) {
+		cfg_perr(p, 0, "server: verify= and sni= need the tls option");
+		rc = -1;
+	}
 out:
 	free(copy);
 	return rc;

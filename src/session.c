@@ -20,6 +20,7 @@
 #include "relay.h"
 #include "session.h"
 #include "tls.h"
+#include "tls_upstream.h"
 
 #define HEADER_MS	5000	/* for a PROXY header and TLS handshake */
 
@@ -168,6 +169,8 @@ session_close(struct session *s, const char *reason)
 	if (s->r.ssl != NULL)
 		tls_free(s->r.ssl);
 	s->r.ssl = NULL;
+	tls_free(s->r.server_ssl);
+	s->r.server_ssl = NULL;
 	relay_free(&s->r);
 	event_del(&s->timer);
 	TAILQ_REMOVE(&x->sessions, s, entry);
@@ -443,6 +446,8 @@ session_connect_failed(struct session *s, int err, const char *why)
 	session_server_counters(s, s->srv)->failures++;
 	s->x->stats.all.failures++;
 	session_unpick(s);
+	tls_free(s->r.server_ssl);
+	s->r.server_ssl = NULL;
 	relay_side_close(&s->r.server);
 	event_del(&s->timer);
 	session_connect(s);
@@ -454,17 +459,16 @@ session_connect_failed(struct session *s, int err, const char *why)
  * (or what the client's own header declared). What the socket does not
  * take at once waits in the relay, ahead of any client byte.
  */
-static int
-session_send_header(struct session *s)
+static size_t
+session_header(struct session *s, char *hdr, size_t size)
 {
 	const struct backend_conf *bc = session_backend_conf(s);
 	int version = bc->servers[s->srv].send_proxy;
 	const struct sockaddr *dst = &s->dst.sa;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char hdr[PROXY_V2_TLS_MAX], cn[PROXY_TLV_STR_MAX + 1];
+	char cn[PROXY_TLV_STR_MAX + 1];
 	struct proxy_tls pt;
-	size_t n;
 
 	if (version == PROXY_OFF)
 		return 0;
@@ -478,10 +482,64 @@ session_send_header(struct session *s)
 		/* A TLS client: its session in TLVs, as HAProxy's
 		 * send-proxy-v2-ssl-cn sends it. */
 		tls_proxy_info(s->r.ssl, &pt, cn, sizeof(cn));
-		n = proxy_encode_tls(&s->peer.sa, dst, &pt, hdr, sizeof(hdr));
-	} else
-		n = proxy_encode(version, &s->peer.sa, dst, hdr, sizeof(hdr));
+		return proxy_encode_tls(&s->peer.sa, dst, &pt, hdr, size);
+	}
+	return proxy_encode(version, &s->peer.sa, dst, hdr, size);
+}
+
+static int
+session_send_header(struct session *s)
+{
+	char hdr[PROXY_V2_TLS_MAX];
+	size_t n;
+
+	if (s->r.server_ssl != NULL)
+		return 0;	/* sent before the TLS handshake */
+	if ((n = session_header(s, hdr, sizeof(hdr))) == 0)
+		return 0;
 	return relay_queue(&s->r, hdr, n);
+}
+
+/*
+ * TLS to the server (its tls option): the PROXY header first, in clear
+ * text on the fresh connection (its send buffer takes it whole), then
+ * the handshake, within what is left of connect_timeout. Returns 1 when
+ * done, 0 while it goes on, -1 when s moved on to another server.
+ */
+static int
+session_server_tls(struct session *s)
+{
+	const struct server_conf *sv = &session_backend_conf(s)->servers[s->srv];
+	char hdr[PROXY_V2_TLS_MAX];
+	ssize_t k;
+	size_t n;
+
+	if (s->r.server_ssl == NULL) {
+		if ((n = session_header(s, hdr, sizeof(hdr))) > 0) {
+			do
+				k = send(s->r.server.fd, hdr, n, MSG_NOSIGNAL);
+			while (k == -1 && errno == EINTR);
+			if (k != (ssize_t)n) {
+				session_connect_failed(s, k == -1 ? errno : 0,
+				    "PROXY header not sent");
+				return -1;
+			}
+		}
+		if ((s->r.server_ssl = tls_upstream_new(sv,
+		    s->r.server.fd)) == NULL) {
+			session_connect_failed(s, 0, "TLS: out of memory");
+			return -1;
+		}
+	}
+	switch (tls_handshake(s->r.server_ssl)) {
+	case 0:
+		return 0;
+	case -1:
+		session_connect_failed(s, 0, *tls_handshake_error() != '\0' ?
+		    tls_handshake_error() : "TLS handshake failed");
+		return -1;
+	}
+	return 1;
 }
 
 /* The server accepted: start relaying. Returns -1 if s was closed. */
@@ -578,11 +636,16 @@ session_server_cb(evutil_socket_t fd, short what, void *arg)
 			session_connect_failed(s, errno, strerror(errno));
 			return;
 		}
+		if (session_backend_conf(s)->servers[s->srv].tls &&
+		    session_server_tls(s) != 1)
+			return;
 		if (session_connected(s) == -1)
 			return;
 		what |= EV_WRITE;
 	}
 	relay_mark(&s->r.server, what, s->r.up.shut);
+	if (s->r.server_ssl != NULL && (what & EV_READ))
+		s->r.server.writable = 1;	/* as for the client */
 	session_relay(s);
 }
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "proxyproto.h"
 #include "tls.h"
+#include "tls_upstream.h"
 
 static void
 tls_log_errors(const struct config *cfg, const struct frontend_conf *f,
@@ -191,6 +192,10 @@ tls_load(struct config *cfg)
 			return -1;
 		}
 	}
+	if (tls_upstream_load(cfg) == -1) {
+		tls_unload(cfg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -201,6 +206,7 @@ tls_unload(struct config *cfg)
 		tls_site_free(cfg->frontends[i].tls);
 		cfg->frontends[i].tls = NULL;
 	}
+	tls_upstream_unload(cfg);
 }
 
 SSL *

@@ -12,8 +12,9 @@ typedef struct ssl_st SSL;
 /*
  * Load every certificate chain and key of every TLS frontend of cfg, one
  * server context each (kept in frontend_conf.tls); the client's SNI picks
- * the certificate that names it, the first otherwise. Returns 0, or -1
- * after logging FILE:LINE and why.
+ * the certificate that names it, the first otherwise. The client contexts
+ * of TLS servers too (tls_upstream_load()). Returns 0, or -1 after
+ * logging FILE:LINE and why.
  */
 int	tls_load(struct config *cfg);
 /* Free the contexts tls_load() made. */

@@ -534,6 +534,51 @@ START_TEST(test_tls_client_ca)
 }
 END_TEST
 
+START_TEST(test_server_tls)
+{
+	struct config *cfg = load_ok(
+	    "[frontend web]\nlisten = 127.0.0.1:8080\nbackend = app\n"
+	    "[backend app]\n"
+	    "server = a1 127.0.0.1:8443 tls\n"
+	    "server = a2 127.0.0.1:8444 tls verify=/etc/ca.pem sni=b.example\n"
+	    "server = a3 127.0.0.1:8445 tls verify=none weight=2\n"
+	    "server = a4 127.0.0.1:8000\n"), *again;
+	const struct server_conf *sv;
+
+	for (int round = 0; round < 2; round++) {
+		sv = cfg->backends[0].servers;
+		ck_assert_int_eq(sv[0].tls, 1);
+		ck_assert_ptr_null(sv[0].tls_verify);
+		ck_assert_int_eq(sv[0].tls_noverify, 0);
+		ck_assert_ptr_null(sv[0].tls_sni);
+		ck_assert_str_eq(sv[1].tls_verify, "/etc/ca.pem");
+		ck_assert_str_eq(sv[1].tls_sni, "b.example");
+		ck_assert_int_eq(sv[2].tls_noverify, 1);
+		ck_assert_ptr_null(sv[2].tls_verify);
+		ck_assert_uint_eq(sv[2].weight, 2);
+		ck_assert_int_eq(sv[3].tls, 0);
+		/* The -T dump reads back the same. */
+		again = reload_dump(cfg);
+		config_free(cfg);
+		cfg = again;
+	}
+	config_free(cfg);
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8080\n"
+	    "backend = app\n[backend app]\n"
+	    "server = a1 127.0.0.1:8443 sni=x.example\n",
+	    "t.ini:5: [backend app] server: verify= and sni= need the tls "
+	    "option");
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8080\n"
+	    "backend = app\n[backend app]\n"
+	    "server = a1 127.0.0.1:8443 tls sni=bad/name\n",
+	    "t.ini:5: [backend app] server: bad sni 'bad/name'");
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8080\n"
+	    "backend = app\n[backend app]\n"
+	    "server = a1 127.0.0.1:8443 tls verify=\n",
+	    "t.ini:5: [backend app] server: unknown option 'verify='");
+}
+END_TEST
+
 START_TEST(test_crlf)
 {
 	struct config *cfg = load_ok(
@@ -1248,6 +1293,7 @@ config_suite(void)
 	tcase_add_test(tc, test_crlf);
 	tcase_add_test(tc, test_tls_pairs);
 	tcase_add_test(tc, test_tls_client_ca);
+	tcase_add_test(tc, test_server_tls);
 	tcase_add_test(tc, test_longest_line);
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_errlist_appends);
