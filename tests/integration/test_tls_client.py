@@ -423,5 +423,49 @@ def proxy_v2_tlvs_without_client_ca():
         srv.close()
 
 
+def worker_totals(sport):
+    return [w['connections']['total'] if 'connections' in w else w['total']
+            for w in H.get_stats(sport)['workers']]
+
+
+@h.case(timeout=60)
+def session_resumes_on_every_worker():
+    # The master makes the contexts (and with them the ticket keys) before
+    # forking: a ticket from one worker resumes on any other.
+    be = h.start_backend('echo', name='echo')
+    port, sport = H.free_port(), H.free_port()
+    h.start_baton(conf(port, sport, be.port, certs().path('clientca')[0],
+                       'optional'))
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(certs().path('srvca')[0])
+        ctx.load_cert_chain(*certs().path('alice'))
+        ctx.minimum_version = ctx.maximum_version = version
+        session, reused = None, 0
+        before = worker_totals(sport)
+        for i in range(8):
+            raw = H.connect(port, 5)
+            try:
+                s = ctx.wrap_socket(raw, server_hostname='localhost',
+                                    session=session)
+                s.sendall(b'resume %d\n' % i)
+                check(H.recv_line(s, 5) == b'resume %d\n' % i, 'no echo')
+                if i > 0:
+                    check(s.session_reused, '%s: connection %d did not '
+                          'resume the first one\'s session' % (version, i))
+                    reused += 1
+                session = s.session   # TLS 1.3: the ticket came by now
+            finally:
+                raw.close()
+        H.poll_until(lambda: sum(worker_totals(sport)) >= sum(before) + 8, 3,
+                     'the connections in the workers\' totals')
+        per = [a - b for a, b in zip(worker_totals(sport), before)]
+        check(len(per) == 2 and all(n > 0 for n in per), '%s: the workers '
+              'took %r connections; both must have resumed some'
+              % (version, per))
+        print('  %s: %d of 7 resumed, per worker %r' % (version.name, reused,
+                                                        per))
+
+
 if __name__ == '__main__':
     sys.exit(h.run())
