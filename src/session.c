@@ -501,45 +501,25 @@ session_send_header(struct session *s)
 }
 
 /*
- * TLS to the server (its tls option): the PROXY header first, in clear
- * text on the fresh connection (its send buffer takes it whole), then
- * the handshake, within what is left of connect_timeout. Returns 1 when
- * done, 0 while it goes on, -1 when s moved on to another server.
+ * TLS to the server (its tls option): the PROXY header, then the
+ * handshake, within what is left of connect_timeout. Returns 1 when done,
+ * 0 while it goes on, -1 when s moved on to another server.
  */
 static int
 session_server_tls(struct session *s)
 {
 	const struct server_conf *sv = &session_backend_conf(s)->servers[s->srv];
 	char hdr[PROXY_V2_TLS_MAX];
-	ssize_t k;
-	size_t n;
+	const char *why;
+	size_t n = 0;
+	int rc;
 
-	if (s->r.server_ssl == NULL) {
-		if ((n = session_header(s, hdr, sizeof(hdr))) > 0) {
-			do
-				k = send(s->r.server.fd, hdr, n, MSG_NOSIGNAL);
-			while (k == -1 && errno == EINTR);
-			if (k != (ssize_t)n) {
-				session_connect_failed(s, k == -1 ? errno : 0,
-				    "PROXY header not sent");
-				return -1;
-			}
-		}
-		if ((s->r.server_ssl = tls_upstream_new(sv,
-		    s->r.server.fd)) == NULL) {
-			session_connect_failed(s, 0, "TLS: out of memory");
-			return -1;
-		}
-	}
-	switch (tls_handshake(s->r.server_ssl)) {
-	case 0:
-		return 0;
-	case -1:
-		session_connect_failed(s, 0, *tls_handshake_error() != '\0' ?
-		    tls_handshake_error() : "TLS handshake failed");
-		return -1;
-	}
-	return 1;
+	if (s->r.server_ssl == NULL)
+		n = session_header(s, hdr, sizeof(hdr));
+	if ((rc = tls_upstream_handshake(sv, s->r.server.fd, &s->r.server_ssl,
+	    hdr, n, &why)) == -1)
+		session_connect_failed(s, errno, why);
+	return rc;
 }
 
 /* The server accepted: start relaying. Returns -1 if s was closed. */

@@ -3,6 +3,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <errno.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -11,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "tls_upstream.h"
 
 static void
@@ -139,7 +143,8 @@ tls_upstream_name(SSL *ssl, const struct server_conf *s)
 	return s->tls_noverify ? 0 : SSL_set1_host(ssl, host) == 1 ? 0 : -1;
 }
 
-SSL *
+/* A client TLS session over fd (connected) to server s; NULL on failure. */
+static SSL *
 tls_upstream_new(const struct server_conf *s, int fd)
 {
 	SSL *ssl;
@@ -153,4 +158,41 @@ tls_upstream_new(const struct server_conf *s, int fd)
 	}
 	SSL_set_connect_state(ssl);
 	return ssl;
+}
+
+int
+tls_upstream_handshake(const struct server_conf *s, int fd, SSL **ssl,
+    const char *hdr, size_t n, const char **why)
+{
+	ssize_t k;
+
+	if (*ssl == NULL) {
+		/* A fresh connection's send buffer takes a header whole. */
+		if (n > 0) {
+			do
+				k = send(fd, hdr, n, MSG_NOSIGNAL);
+			while (k == -1 && errno == EINTR);
+			if (k != (ssize_t)n) {
+				if (k != -1)
+					errno = 0;
+				*why = "PROXY header not sent";
+				return -1;
+			}
+		}
+		if ((*ssl = tls_upstream_new(s, fd)) == NULL) {
+			errno = 0;
+			*why = "TLS: out of memory";
+			return -1;
+		}
+	}
+	switch (tls_handshake(*ssl)) {
+	case 0:
+		return 0;
+	case 1:
+		return 1;
+	}
+	errno = 0;
+	*why = *tls_handshake_error() != '\0' ? tls_handshake_error() :
+	    "TLS handshake failed";
+	return -1;
 }

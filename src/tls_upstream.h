@@ -2,6 +2,8 @@
 #ifndef BATON_TLS_UPSTREAM_H
 #define BATON_TLS_UPSTREAM_H
 
+#include <stddef.h>
+
 struct config;
 struct server_conf;
 typedef struct ssl_st SSL;
@@ -16,11 +18,15 @@ int	tls_upstream_load(struct config *cfg);
 /* Free the contexts tls_upstream_load() made. */
 void	tls_upstream_unload(struct config *cfg);
 /*
- * A client TLS session over fd (connected) to server s: SNI sni=NAME, or
- * the host name of its address (none for an IP address), and the
- * certificate checked for that name or address. NULL on failure. Drive
- * it with tls_handshake(), move bytes with tls_read()/tls_write().
+ * Start (*ssl NULL: first hdr[0..n), a PROXY header, in clear text, then
+ * a new session in *ssl) or go on with the TLS handshake to server s over
+ * fd: SNI sni=NAME, or the host name of its address (none for an IP
+ * address), and the certificate checked for that name or address unless
+ * verify=none. Returns 1 done, 0 when it wants the socket again, -1
+ * failed: *why says why, errno is the socket's error or 0. *ssl is the
+ * caller's to free either way.
  */
-SSL	*tls_upstream_new(const struct server_conf *s, int fd);
+int	tls_upstream_handshake(const struct server_conf *s, int fd, SSL **ssl,
+	    const char *hdr, size_t n, const char **why);
 
 #endif
