@@ -4,7 +4,8 @@
 relayed intact both ways (16 MiB at once, by digest) from plain and from
 TLS clients; the SNI sent (sni=, or none for an IP address) as the server
 records it; verification failing (another CA, a wrong sni name, the
-system's CA store by default, a server that does not speak TLS) counted as
+system's CA store by default, a server that does not speak TLS, one that
+never answers the handshake within connect_timeout) counted as
 a connect failure and the connection retried on another server;
 verify=none; a missing CA file and options without tls refused with
 FILE:LINE; send_proxy before the handshake.
@@ -254,6 +255,35 @@ def verification_failures_retried_on_another_server():
     finally:
         good.close()
         other.close()
+
+
+@h.case(timeout=60)
+def silent_server_fails_at_connect_timeout():
+    # Accepts, then never answers the ClientHello: the handshake is bound
+    # by connect_timeout, and a failed connect of that server.
+    lst = socket.socket()
+    lst.bind((H.LOCALHOST, 0))
+    lst.listen(8)
+    try:
+        port, sport = H.free_port(), H.free_port()
+        h.start_baton(conf(port, sport, [
+            's1 127.0.0.1:%d tls verify=%s' % (lst.getsockname()[1],
+                                               ca('upca'))]))
+        s = H.connect(port, 5)
+        try:
+            s.sendall(b'anyone?\n')
+            how, dt = H.wait_closed(s, 6)
+            check(how != 'timeout' and 1.5 < dt < 4, 'closed: %s after '
+                  '%.1fs, want closed after connect_timeout (2s)' % (how, dt))
+        finally:
+            s.close()
+        H.poll_until(lambda: server_stats(sport, 's1')['failures'] == 1, 3,
+                     'the timeout counted as a failure of s1')
+        st = server_stats(sport, 's1')
+        check(st['total'] == 0, 's1 total %r, want 0' % st['total'])
+        print('  closed after %.1fs; s1 failures 1, total 0' % dt)
+    finally:
+        lst.close()
 
 
 @h.case(timeout=60)
