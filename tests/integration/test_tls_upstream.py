@@ -14,12 +14,14 @@ FILE:LINE; send_proxy before the handshake.
 import hashlib
 import os
 import re
+import select
 import socket
 import ssl
 import struct
 import subprocess
 import sys
 import threading
+import time
 
 sys.dont_write_bytecode = True  # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -132,30 +134,41 @@ def server_stats(sport, name):
 
 
 def duplex(sock, total, timeout=60):
-    """Send TOTAL random bytes while reading the echo; check the digest."""
+    """Send TOTAL random bytes while reading the echo, in one thread (an
+    SSLSocket must not be read and written from two threads at once);
+    check the digest."""
     data = os.urandom(total)
     want = hashlib.sha256(data).hexdigest()
-    err = []
-
-    def sender():
-        try:
-            view = memoryview(data)
-            for i in range(0, total, 256 * 1024):
-                sock.sendall(view[i:i + 256 * 1024])
-        except OSError as e:
-            err.append(e)
-    t = threading.Thread(target=sender, daemon=True)
-    t.start()
     got = hashlib.sha256()
-    n = 0
-    sock.settimeout(timeout)
+    sent = n = 0
+    sock.setblocking(False)
+    deadline = time.monotonic() + timeout
     while n < total:
-        d = sock.recv(min(65536, total - n))
-        check(d, 'closed after %d of %d echoed bytes' % (n, total))
-        got.update(d)
-        n += len(d)
-    t.join(timeout)
-    check(not err, 'send failed: %r' % err)
+        check(time.monotonic() < deadline, 'duplex: %d of %d sent, %d '
+              'echoed within %ds' % (sent, total, n, timeout))
+        moved = False
+        if sent < total:
+            try:
+                k = sock.send(data[sent:sent + 65536])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError,
+                    BlockingIOError):
+                k = 0
+            sent += k
+            moved = k > 0
+        while True:
+            try:
+                d = sock.recv(1 << 17)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError,
+                    BlockingIOError):
+                break
+            check(d, 'closed after %d of %d echoed bytes' % (n, total))
+            got.update(d)
+            n += len(d)
+            moved = True
+        pending = getattr(sock, 'pending', lambda: 0)()
+        if not moved and not pending:
+            select.select([sock], [sock] if sent < total else [], [], 0.2)
+    sock.settimeout(10)
     check(got.hexdigest() == want, 'the echo of %d bytes differs' % total)
 
 
