@@ -304,6 +304,17 @@ config_validate(struct parse *p)
 			cfg_errlist_add(p->errs, "%s:%d: [frontend %s] tls_cert "
 			    "and tls_key go together", p->name, f->line, f->name);
 		cfg_check_tls_edge(p, f);
+		if (f->tls_client_ca != NULL && f->ntls == 0)
+			cfg_errlist_add(p->errs, "%s:%d: [frontend %s] "
+			    "tls_client_ca needs tls_cert and tls_key", p->name,
+			    f->tls_client_ca_line, f->name);
+		if (f->tls_client_ca == NULL && f->tls_verify != TLS_VERIFY_NONE)
+			cfg_errlist_add(p->errs, "%s:%d: [frontend %s] "
+			    "tls_verify = %s needs tls_client_ca", p->name,
+			    f->tls_verify_line, f->name,
+			    config_tls_verify_name(f->tls_verify));
+		if (f->tls_client_ca != NULL && f->tls_verify_line == 0)
+			f->tls_verify = TLS_VERIFY_REQUIRED;
 		for (j = 0; j < f->nlistens; j++) {
 			struct listen_conf *l = &f->listens[j];
 			for (size_t k = 0; k <= i; k++) {
@@ -421,6 +432,7 @@ config_free(struct config *cfg)
 		}
 		free(f->tls_pairs);
 		cfg_free_tls_edge(f);
+		free(f->tls_client_ca);
 	}
 	free(cfg->frontends);
 	for (size_t i = 0; i < cfg->nbackends; i++) {
@@ -428,6 +440,8 @@ config_free(struct config *cfg)
 		for (size_t j = 0; j < b->nservers; j++) {
 			free(b->servers[j].name);
 			free(b->servers[j].addr_text);
+			free(b->servers[j].tls_verify);
+			free(b->servers[j].tls_sni);
 		}
 		free(b->servers);
 		for (size_t j = 0; j < b->nresolves; j++) {

@@ -74,6 +74,11 @@ struct server_conf {
 	int		 admin;		/* enum server_admin */
 	int		 removed;	/* removed at runtime: drains, then gone */
 	unsigned	 file_weight;	/* weight as its origin gave it */
+	int		 tls;		/* server ... tls: TLS to the server */
+	char		*tls_verify;	/* verify=CAFILE; NULL: system CAs */
+	int		 tls_noverify;	/* verify=none */
+	char		*tls_sni;	/* sni=NAME, or NULL */
+	void		*tls_ctx;	/* made by tls_load() */
 };
 
 /*
@@ -133,6 +138,13 @@ struct listen_conf {
 	int		 line;
 };
 
+/* Client certificates on a TLS frontend (tls_verify). */
+enum tls_verify {
+	TLS_VERIFY_NONE = 0,	/* none asked for */
+	TLS_VERIFY_OPTIONAL,	/* asked for; a missing one is accepted */
+	TLS_VERIFY_REQUIRED	/* a client without a valid one is refused */
+};
+
 /* One certificate of a TLS frontend: the i-th tls_cert with the i-th
  * tls_key. The first is served when no other matches the client's SNI. */
 struct tls_pair {
@@ -179,6 +191,10 @@ struct frontend_conf {
 	size_t			 alpn_wire_len;
 	int			 tls_alpn_line;
 	void			*hello;		/* made by tls_load() */
+	char			*tls_client_ca;	/* PEM CA bundle, or NULL */
+	int			 tls_client_ca_line;
+	int			 tls_verify;	/* enum tls_verify */
+	int			 tls_verify_line; /* 0: not given */
 };
 
 struct config {
@@ -261,6 +277,7 @@ const char	*config_balance_name(int balance);
 const char	*config_dispatch_name(int dispatch);
 const char	*config_proxy_name(int proxy);
 const char	*config_check_name(int check);
+const char	*config_tls_verify_name(int verify);
 const char	*config_log_format_name(int format);
 /* Descriptors a worker may need: two per connection any frontend allows. */
 long		 config_nofile(const struct config *cfg);

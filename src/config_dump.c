@@ -86,6 +86,9 @@ summary_frontend(FILE *fp, const struct config *cfg,
 	if (f->nroutes > 0)
 		fprintf(fp, ", %zu route%s", f->nroutes,
 		    f->nroutes > 1 ? "s" : "");
+	if (f->tls_client_ca != NULL)
+		fprintf(fp, ", client certificates %s",
+		    config_tls_verify_name(f->tls_verify));
 	if (f->accept_proxy != PROXY_OFF)
 		fprintf(fp, ", accept_proxy %s",
 		    config_proxy_name(f->accept_proxy));
@@ -112,6 +115,11 @@ summary_backend(FILE *fp, const struct backend_conf *b)
 		if (s->send_proxy != PROXY_OFF)
 			fprintf(fp, ", send_proxy %s",
 			    config_proxy_name(s->send_proxy));
+		if (s->tls)
+			fprintf(fp, ", TLS (verify %s%s%s)", s->tls_noverify ?
+			    "none" : s->tls_verify != NULL ? s->tls_verify :
+			    "system CAs", s->tls_sni != NULL ? ", sni " : "",
+			    s->tls_sni != NULL ? s->tls_sni : "");
 		if (s->max_connections != 0)
 			fprintf(fp, ", max_connections %u", s->max_connections);
 		fputc('\n', fp);
@@ -206,6 +214,11 @@ ini_frontend(FILE *fp, const struct config *cfg,
 		ini_string(fp, "tls_cert", f->tls_pairs[i].cert);
 		ini_string(fp, "tls_key", f->tls_pairs[i].key);
 	}
+	if (f->tls_client_ca != NULL) {
+		ini_string(fp, "tls_client_ca", f->tls_client_ca);
+		fprintf(fp, "tls_verify = %s\n",
+		    config_tls_verify_name(f->tls_verify));
+	}
 	fprintf(fp, "accept_proxy = %s\n", config_proxy_name(f->accept_proxy));
 	if (f->ntls == 0)
 		fprintf(fp, "tls_passthrough = %s\n",
@@ -262,6 +275,16 @@ ini_server(FILE *fp, const struct backend_conf *b,
 			    " max_connections=%u", s->max_connections);
 		if (s->backup)
 			n = append(line, sizeof(line), n, " backup");
+		if (s->tls)
+			n = append(line, sizeof(line), n, " tls");
+		if (s->tls_noverify)
+			n = append(line, sizeof(line), n, " verify=none");
+		else if (s->tls_verify != NULL)
+			n = append(line, sizeof(line), n, " verify=%s",
+			    s->tls_verify);
+		if (s->tls_sni != NULL)
+			n = append(line, sizeof(line), n, " sni=%s",
+			    s->tls_sni);
 		if (n <= CONFIG_LINE_MAX)
 			break;
 	}

@@ -14,6 +14,8 @@ static const char *const balance_words[] = {
 };
 static const char *const dispatch_words[] = { "roundrobin", "leastconn", NULL };
 static const char *const proxy_words[] = { "off", "v1", "v2", "any", NULL };
+static const char *const tls_verify_words[] = { "none", "optional",
+    "required", NULL };
 static const char *const send_proxy_words[] = { "off", "v1", "v2", NULL };
 static const char *const onoff_words[] = { "off", "on", NULL };
 static const char *const check_words[] = { "off", "tcp", NULL };
@@ -45,6 +47,12 @@ const char *
 config_proxy_name(int proxy)
 {
 	return proxy_words[proxy];
+}
+
+const char *
+config_tls_verify_name(int verify)
+{
+	return tls_verify_words[verify];
 }
 
 const char *
@@ -342,6 +350,26 @@ f_tls_key(struct parse *p, const char *k, const char *v)
 }
 
 static int
+f_tls_client_ca(struct parse *p, const char *k, const char *v)
+{
+	struct frontend_conf *f = cur_frontend(p);
+
+	free(f->tls_client_ca);
+	f->tls_client_ca = cfg_xstrdup(v);
+	f->tls_client_ca_line = p->line;
+	return 0;
+}
+
+static int
+f_tls_verify(struct parse *p, const char *k, const char *v)
+{
+	struct frontend_conf *f = cur_frontend(p);
+
+	f->tls_verify_line = p->line;
+	return set_word(p, k, v, tls_verify_words, &f->tls_verify);
+}
+
+static int
 f_accept_proxy(struct parse *p, const char *k, const char *v)
 {
 	return set_word(p, k, v, proxy_words, &cur_frontend(p)->accept_proxy);
@@ -354,6 +382,8 @@ static const struct key_def frontend_keys[] = {
 	{ "max_connections", f_max_connections, 0 },
 	{ "tls_cert", f_tls_cert, 1 },
 	{ "tls_key", f_tls_key, 1 },
+	{ "tls_client_ca", f_tls_client_ca, 0 },
+	{ "tls_verify", f_tls_verify, 0 },
 	{ "accept_proxy", f_accept_proxy, 0 },
 	{ "route", cfg_key_route, 1 },
 	{ "tls_passthrough", cfg_key_tls_passthrough, 0 },

@@ -9,6 +9,42 @@
 
 static const char *const send_proxy_words[] = { "off", "v1", "v2", NULL };
 
+/* tls, verify=CAFILE|none, sni=NAME: TLS to the server. */
+static int
+server_tls_option(struct parse *p, struct server_conf *s, const char *opt,
+    size_t klen, const char *eq)
+{
+	const char *v = eq ? eq + 1 : "";
+
+	if (klen == 3 && strncmp(opt, "tls", 3) == 0 && eq == NULL) {
+		s->tls = 1;
+		return 0;
+	}
+	if (klen == 6 && strncmp(opt, "verify", 6) == 0 && eq != NULL &&
+	    *v != '\0') {
+		free(s->tls_verify);
+		s->tls_verify = NULL;
+		s->tls_noverify = strcmp(v, "none") == 0;
+		if (!s->tls_noverify)
+			s->tls_verify = cfg_xstrdup(v);
+		return 0;
+	}
+	if (klen == 3 && strncmp(opt, "sni", 3) == 0 && eq != NULL) {
+		if (*v == '\0' || strlen(v) > 253 ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789.-") != strlen(v)) {
+			cfg_perr(p, 0, "server: bad sni '%s' (expected a host "
+			    "name)", v);
+			return -1;
+		}
+		free(s->tls_sni);
+		s->tls_sni = cfg_xstrdup(v);
+		return 0;
+	}
+	cfg_perr(p, 0, "server: unknown option '%s'", opt);
+	return -1;
+}
+
 static int
 server_option(struct parse *p, struct server_conf *s, const char *opt)
 {
@@ -45,8 +81,7 @@ server_option(struct parse *p, struct server_conf *s, const char *opt)
 		    "v2)", v);
 		return -1;
 	}
-	cfg_perr(p, 0, "server: unknown option '%s'", opt);
-	return -1;
+	return server_tls_option(p, s, opt, klen, eq);
 }
 
 /* Whether name is taken in b, by a server or a resolve line. */
@@ -114,9 +149,21 @@ cfg_b_server(struct parse *p, const char *k, const char *v)
 		goto out;
 	}
 	rc = server_options(p, &tmp, &save, &resolve);
+	if (rc == 0 && !tmp.tls && (tmp.tls_verify != NULL ||
+	    tmp.tls_noverify || tmp.tls_sni != NULL)) {
+		cfg_perr(p, 0, "server: verify= and sni= need the tls option");
+		rc = -1;
+	}
 	if (resolve) {
-		if (cfg_resolve_add(p, b, &tmp, name, addr) == -1)
+		if (tmp.tls) {
+			cfg_perr(p, 0, "server: tls does not go with resolve "
+			    "(yet)");
 			rc = -1;
+		} else if (cfg_resolve_add(p, b, &tmp, name, addr) == -1) {
+			rc = -1;
+		}
+		free(tmp.tls_verify);
+		free(tmp.tls_sni);
 		goto out;
 	}
 	s = cfg_grow(&b->servers, &b->nservers, sizeof(*s));

@@ -86,6 +86,71 @@ proxy_encode_v2(const struct sockaddr *src, const struct sockaddr *dst,
 	return 16 + alen;
 }
 
+/* Append a TLV of type with n bytes of v at p[*off], if it fits in size. */
+static int
+proxy_tlv(unsigned char *p, size_t size, size_t *off, int type,
+    const void *v, size_t n)
+{
+	if (n > 0xffff || size - *off < 3 + n)
+		return -1;
+	p[*off] = (unsigned char)type;
+	p[*off + 1] = (unsigned char)(n >> 8);
+	p[*off + 2] = (unsigned char)n;
+	if (n > 0)
+		memcpy(p + *off + 3, v, n);
+	*off += 3 + n;
+	return 0;
+}
+
+/* A string TLV, cut at PROXY_TLV_STR_MAX; nothing for NULL or "". */
+static int
+proxy_tlv_str(unsigned char *p, size_t size, size_t *off, int type,
+    const char *v)
+{
+	size_t n;
+
+	if (v == NULL || (n = strnlen(v, PROXY_TLV_STR_MAX)) == 0)
+		return 0;
+	return proxy_tlv(p, size, off, type, v, n);
+}
+
+size_t
+proxy_encode_tls(const struct sockaddr *src, const struct sockaddr *dst,
+    const struct proxy_tls *tls, char *buf, size_t size)
+{
+	unsigned char *p = (unsigned char *)buf;
+	size_t off, ssl_at, len;
+
+	if ((off = proxy_encode_v2(src, dst, buf, size)) == 0)
+		return 0;
+	if (proxy_tlv_str(p, size, &off, PP2_TYPE_AUTHORITY, tls->sni) == -1)
+		return 0;
+	ssl_at = off;
+	if (size - off < 3 + 5)
+		return 0;
+	p[off + 3] = (unsigned char)(PP2_CLIENT_SSL | (tls->client &
+	    (PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS)));
+	p[off + 4] = (unsigned char)(tls->verify >> 24);
+	p[off + 5] = (unsigned char)(tls->verify >> 16);
+	p[off + 6] = (unsigned char)(tls->verify >> 8);
+	p[off + 7] = (unsigned char)tls->verify;
+	off += 3 + 5;
+	if (proxy_tlv_str(p, size, &off, PP2_SUBTYPE_SSL_VERSION,
+	    tls->version) == -1 ||
+	    proxy_tlv_str(p, size, &off, PP2_SUBTYPE_SSL_CN, tls->cn) == -1 ||
+	    proxy_tlv_str(p, size, &off, PP2_SUBTYPE_SSL_CIPHER,
+	    tls->cipher) == -1)
+		return 0;
+	len = off - ssl_at - 3;
+	p[ssl_at] = PP2_TYPE_SSL;
+	p[ssl_at + 1] = (unsigned char)(len >> 8);
+	p[ssl_at + 2] = (unsigned char)len;
+	len = off - 16;			/* addresses and TLVs */
+	p[14] = (unsigned char)(len >> 8);
+	p[15] = (unsigned char)len;
+	return off;
+}
+
 size_t
 proxy_encode(int version, const struct sockaddr *src,
     const struct sockaddr *dst, char *buf, size_t size)

@@ -192,6 +192,13 @@ relay_free(struct relay *r)
 	relay_half_free(r->pool, &r->down);
 }
 
+/* The TLS session of one side, or NULL for plain TCP. */
+static SSL *
+relay_ssl(const struct relay *r, const struct relay_side *sd)
+{
+	return sd == &r->client ? r->ssl : r->server_ssl;
+}
+
 static int
 relay_send(struct relay *r, struct relay_side *dst, const char *p, size_t n,
     size_t *sent)
@@ -201,9 +208,9 @@ relay_send(struct relay *r, struct relay_side *dst, const char *p, size_t n,
 	*sent = 0;
 	if (!dst->writable)
 		return 0;
-	if (dst == &r->client && r->ssl != NULL) {
+	if (relay_ssl(r, dst) != NULL) {
 		int want_read;
-		k = tls_write(r->ssl, p, n, &want_read);
+		k = tls_write(relay_ssl(r, dst), p, n, &want_read);
 	} else {
 		do
 			k = send(dst->fd, p, n, MSG_NOSIGNAL);
@@ -318,9 +325,10 @@ relay_copy(struct relay *r, struct relay_half *h, struct relay_side *src,
 	size_t sent;
 	ssize_t n;
 
-	if (src == &r->client && r->ssl != NULL) {
+	if (relay_ssl(r, src) != NULL) {
 		int want_write;
-		n = tls_read(r->ssl, scratch, RELAY_BUF_SIZE, &want_write);
+		n = tls_read(relay_ssl(r, src), scratch, RELAY_BUF_SIZE,
+		    &want_write);
 		if (n == -1 && want_write) {
 			/* TLS writes first: wait for writable, stay readable */
 			src->writable = 0;
@@ -333,7 +341,8 @@ relay_copy(struct relay *r, struct relay_half *h, struct relay_side *src,
 	}
 	if (n <= 0)
 		return n;
-	if ((size_t)n == RELAY_BUF_SIZE && r->pool->splice && r->ssl == NULL)
+	if ((size_t)n == RELAY_BUF_SIZE && r->pool->splice && r->ssl == NULL &&
+	    r->server_ssl == NULL)
 		h->splice = 1;
 	if (relay_send(r, dst, scratch, (size_t)n, &sent) == -1)
 		return -3;
@@ -353,10 +362,11 @@ relay_shut(struct relay *r, struct relay_half *h, struct relay_side *dst)
 	if (h->shut)
 		return 0;
 	h->shut = 1;
-	if (dst == &r->client && r->ssl != NULL)
-		tls_close_notify(r->ssl);
+	if (relay_ssl(r, dst) != NULL)
+		tls_close_notify(relay_ssl(r, dst));
 	/* The other way done too: it closes now, and close() sends the FIN. */
-	if ((h == &r->up ? r->down.shut : r->up.shut) && r->ssl == NULL)
+	if ((h == &r->up ? r->down.shut : r->up.shut) && r->ssl == NULL &&
+	    r->server_ssl == NULL)
 		return 0;
 	if (shutdown(dst->fd, SHUT_WR) == -1 && errno != ENOTCONN)
 		return -1;
@@ -434,7 +444,7 @@ relay_pump(struct relay *r, struct relay_half *h, struct relay_side *src,
 		 * with more queued: read on until EAGAIN then.
 		 */
 		if (!h->splice && (size_t)n < RELAY_BUF_SIZE && !src->rdhup &&
-		    !(src == &r->client && r->ssl != NULL))
+		    relay_ssl(r, src) == NULL)
 			src->readable = 0;
 		*count_in += (uint64_t)n;
 		r->moved = 1;
@@ -530,7 +540,7 @@ relay_export(struct relay *r, struct relay_export *x)
 {
 	memset(x, 0, sizeof(*x));
 	x->made[0] = x->made[1] = -1;
-	if (r->ssl != NULL || r->server.fd == -1) {
+	if (r->ssl != NULL || r->server_ssl != NULL || r->server.fd == -1) {
 		errno = EINVAL;
 		return -1;
 	}

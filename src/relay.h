@@ -62,8 +62,9 @@ struct relay_half {
 
 /*
  * A client and a server socket, and what is on its way between them. The
- * relay owns both sockets and closes them; the client's TLS session (ssl)
- * belongs to whoever set it.
+ * relay owns both sockets and closes them; the TLS sessions (ssl for the
+ * client, server_ssl for the server) belong to whoever set them. A side
+ * with TLS never splices.
  */
 struct relay {
 	struct relay_pool	*pool;
@@ -72,6 +73,7 @@ struct relay {
 	struct relay_half	 up;		/* client -> server */
 	struct relay_half	 down;		/* server -> client */
 	SSL			*ssl;		/* the client's TLS, or NULL */
+	SSL			*server_ssl;	/* TLS to the server, or NULL */
 	uint64_t		 bytes_in;	/* from the client */
 	uint64_t		 bytes_out;	/* to the client */
 	int			 err;		/* errno behind the end */

@@ -22,6 +22,7 @@
 #include "session.h"
 #include "session_priv.h"
 #include "tls.h"
+#include "tls_upstream.h"
 
 static void	session_connect(struct session *s);
 static void	session_count_bytes(struct session *s, uint64_t in,
@@ -122,6 +123,9 @@ session_close(struct session *s, const char *reason)
 	if (s->r.ssl != NULL)
 		tls_free(s->r.ssl);
 	s->r.ssl = NULL;
+	if (s->r.server_ssl != NULL)
+		tls_free(s->r.server_ssl);
+	s->r.server_ssl = NULL;
 	relay_free(&s->r);
 	session_release(s);
 }
@@ -322,6 +326,8 @@ session_connect_failed(struct session *s, int err, const char *why)
 	session_server_counters(s, s->srv)->failures++;
 	s->x->stats.all.failures++;
 	session_unpick(s);
+	tls_free(s->r.server_ssl);
+	s->r.server_ssl = NULL;
 	relay_side_close(&s->r.server);
 	event_del(&s->timer);
 	session_connect(s);
@@ -333,16 +339,16 @@ session_connect_failed(struct session *s, int err, const char *why)
  * (or what the client's own header declared). What the socket does not
  * take at once waits in the relay, ahead of any client byte.
  */
-static int
-session_send_header(struct session *s)
+static size_t
+session_header(struct session *s, char *hdr, size_t size)
 {
 	const struct backend_conf *bc = session_backend_conf(s);
 	int version = bc->servers[s->srv].send_proxy;
 	const struct sockaddr *dst = &s->dst.sa;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char hdr[PROXY_HDR_MAX];
-	size_t n;
+	char cn[PROXY_TLV_STR_MAX + 1];
+	struct proxy_tls pt;
 
 	if (version == PROXY_OFF)
 		return 0;
@@ -352,8 +358,48 @@ session_send_header(struct session *s)
 		    -1)
 			ss.ss_family = AF_UNSPEC;
 	}
-	n = proxy_encode(version, &s->peer.sa, dst, hdr, sizeof(hdr));
+	if (version == PROXY_V2 && s->r.ssl != NULL) {
+		/* A TLS client: its session in TLVs, as HAProxy's
+		 * send-proxy-v2-ssl-cn sends it. */
+		tls_proxy_info(s->r.ssl, &pt, cn, sizeof(cn));
+		return proxy_encode_tls(&s->peer.sa, dst, &pt, hdr, size);
+	}
+	return proxy_encode(version, &s->peer.sa, dst, hdr, size);
+}
+
+static int
+session_send_header(struct session *s)
+{
+	char hdr[PROXY_V2_TLS_MAX];
+	size_t n;
+
+	if (s->r.server_ssl != NULL)
+		return 0;	/* sent before the TLS handshake */
+	if ((n = session_header(s, hdr, sizeof(hdr))) == 0)
+		return 0;
 	return relay_queue(&s->r, hdr, n);
+}
+
+/*
+ * TLS to the server (its tls option): the PROXY header, then the
+ * handshake, within what is left of connect_timeout. Returns 1 when done,
+ * 0 while it goes on, -1 when s moved on to another server.
+ */
+static int
+session_server_tls(struct session *s)
+{
+	const struct server_conf *sv = &session_backend_conf(s)->servers[s->srv];
+	char hdr[PROXY_V2_TLS_MAX];
+	const char *why;
+	size_t n = 0;
+	int rc;
+
+	if (s->r.server_ssl == NULL)
+		n = session_header(s, hdr, sizeof(hdr));
+	if ((rc = tls_upstream_handshake(sv, s->r.server.fd, &s->r.server_ssl,
+	    hdr, n, &why)) == -1)
+		session_connect_failed(s, errno, why);
+	return rc;
 }
 
 /* The server accepted: start relaying. Returns -1 if s was closed. */
@@ -462,11 +508,16 @@ session_server_cb(evutil_socket_t fd, short what, void *arg)
 			session_connect_failed(s, errno, strerror(errno));
 			return;
 		}
+		if (session_backend_conf(s)->servers[s->srv].tls &&
+		    session_server_tls(s) != 1)
+			return;
 		if (session_connected(s) == -1)
 			return;
 		what |= EV_WRITE;
 	}
 	relay_mark(&s->r.server, what, s->r.up.shut);
+	if (s->r.server_ssl != NULL && (what & EV_READ))
+		s->r.server.writable = 1;	/* as for the client */
 	session_relay(s);
 }
 

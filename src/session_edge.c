@@ -58,6 +58,9 @@ sedge_handshake(struct session *s, const char **why)
 		return SEDGE_WAIT;
 	case -1:
 		s->r.err = errno;
+		if (*tls_handshake_error() != '\0')
+			log_warnx("[frontend %s] TLS handshake failed: %s",
+			    session_frontend(s)->name, tls_handshake_error());
 		return sedge_failed(s, "TLS handshake failed", 1, why);
 	}
 	s->handshaking = 0;

@@ -27,8 +27,9 @@ session_movable(const struct session *s, const uint32_t *words)
 	const struct config *cfg = s->x->cfg;
 	uint32_t nfe = words[CHAN_HO_NFE];
 
-	if (s->r.ssl != NULL || cfg->frontends[s->frontend].tls != NULL)
-		return MOVE_TLS;
+	if (s->r.ssl != NULL || s->r.server_ssl != NULL ||
+	    cfg->frontends[s->frontend].tls != NULL)
+		return MOVE_TLS;	/* to the client or to the server */
 	if (!s->connected)
 		return MOVE_LATER;
 	if (s->frontend >= nfe || !CHAN_HO_BIT(words, s->frontend))

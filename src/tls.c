@@ -2,6 +2,7 @@
 #include "ac_config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,9 @@
 #include "config.h"
 #include "hello.h"
 #include "log.h"
+#include "proxyproto.h"
 #include "tls.h"
+#include "tls_upstream.h"
 
 static void
 tls_log_errors(const struct config *cfg, const struct frontend_conf *f,
@@ -58,6 +61,44 @@ tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/*
+ * Client certificates: trust tls_client_ca, name its CAs in the
+ * CertificateRequest, and ask (optional) or insist (required). Session
+ * resumption needs a session id context once peers are verified.
+ */
+static int
+tls_ctx_client_ca(const struct config *cfg, const struct frontend_conf *f,
+    SSL_CTX *ctx)
+{
+	STACK_OF(X509_NAME) *names;
+	int mode = SSL_VERIFY_NONE;
+
+	if (SSL_CTX_load_verify_locations(ctx, f->tls_client_ca, NULL) != 1) {
+		tls_log_errors(cfg, f, f->tls_client_ca_line,
+		    "tls_client_ca: cannot load", f->tls_client_ca);
+		return -1;
+	}
+	if ((names = SSL_load_client_CA_file(f->tls_client_ca)) == NULL) {
+		tls_log_errors(cfg, f, f->tls_client_ca_line,
+		    "tls_client_ca: no CA certificate in", f->tls_client_ca);
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	if (f->tls_verify == TLS_VERIFY_OPTIONAL)
+		mode = SSL_VERIFY_PEER;
+	else if (f->tls_verify == TLS_VERIFY_REQUIRED)
+		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)f->name,
+	    strlen(f->name) > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH :
+	    (unsigned)strlen(f->name)) != 1) {
+		tls_log_errors(cfg, f, f->tls_client_ca_line,
+		    "tls_client_ca: session id context", NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static SSL_CTX *
 tls_ctx_new(const struct config *cfg, const struct frontend_conf *f,
     const struct tls_pair *t)
@@ -91,6 +132,8 @@ tls_ctx_new(const struct config *cfg, const struct frontend_conf *f,
 		    "tls_key does not match tls_cert", NULL);
 		goto fail;
 	}
+	if (f->tls_client_ca != NULL && tls_ctx_client_ca(cfg, f, ctx) == -1)
+		goto fail;
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -190,6 +233,10 @@ tls_load(struct config *cfg)
 			return -1;
 		}
 	}
+	if (tls_upstream_load(cfg) == -1) {
+		tls_unload(cfg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -202,6 +249,7 @@ tls_unload(struct config *cfg)
 		hello_ctx_free(cfg->frontends[i].hello);
 		cfg->frontends[i].hello = NULL;
 	}
+	tls_upstream_unload(cfg);
 }
 
 SSL *
@@ -252,15 +300,32 @@ tls_error(SSL *ssl, int rc, int *want_other, int other)
 	}
 }
 
+/* Why the last handshake failed (workers are single-threaded). */
+static char tls_why[160];
+
+const char *
+tls_handshake_error(void)
+{
+	return tls_why;
+}
+
 int
 tls_handshake(SSL *ssl)
 {
+	unsigned long e;
+	long v;
 	int rc, want;
 
 	ERR_clear_error();
 	errno = 0;
 	if ((rc = SSL_do_handshake(ssl)) == 1)
 		return 1;
+	tls_why[0] = '\0';
+	if ((v = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(tls_why, sizeof(tls_why), "certificate: %s",
+		    X509_verify_cert_error_string(v));
+	else if ((e = ERR_peek_error()) != 0)
+		ERR_error_string_n(e, tls_why, sizeof(tls_why));
 	if (tls_error(ssl, rc, &want, 0) == -1 && errno == EAGAIN)
 		return 0;
 	if (errno == 0 || errno == EAGAIN)
@@ -345,4 +410,28 @@ tls_version(SSL *ssl)
 	default:
 		return TLS_VOTHER;
 	}
+}
+
+void
+tls_proxy_info(SSL *ssl, struct proxy_tls *pt, char *cn, size_t cnlen)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+
+	memset(pt, 0, sizeof(*pt));
+	pt->sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	pt->version = SSL_get_version(ssl);
+	pt->cipher = c != NULL ? SSL_CIPHER_get_name(c) : NULL;
+	pt->client = PP2_CLIENT_SSL;
+	pt->verify = 1;			/* no certificate: not verified */
+	if (peer == NULL)
+		return;
+	pt->client |= PP2_CLIENT_CERT_SESS;
+	if (!SSL_session_reused(ssl))
+		pt->client |= PP2_CLIENT_CERT_CONN;
+	pt->verify = (uint32_t)SSL_get_verify_result(ssl);
+	if (pt->verify == X509_V_OK && cnlen > 0 &&
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+	    NID_commonName, cn, (int)(cnlen > INT32_MAX ? INT32_MAX : cnlen)) > 0)
+		pt->cn = cn;
 }

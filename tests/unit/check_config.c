@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include "config.h"
+#include "config_dump.h"
 #include "log.h"
 #include "config_helpers.h"
 
@@ -458,6 +459,123 @@ START_TEST(test_tls_pairs)
 	    "backend = app\ntls_cert = a.pem\ntls_key = a.key\n"
 	    "tls_cert = b.pem\n[backend app]\nserver = a1 127.0.0.1:8000\n",
 	    "t.ini:1: [frontend web] tls_cert and tls_key go together");
+}
+END_TEST
+
+/* Dump CFG as INI and load it again. */
+static struct config *
+reload_dump(const struct config *cfg)
+{
+	struct config *again;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(fp);
+	config_dump_ini(fp, cfg);
+	ck_assert_int_eq(fclose(fp), 0);
+	again = load_ok(text);
+	free(text);
+	return again;
+}
+
+START_TEST(test_tls_client_ca)
+{
+	static const char head[] =
+	    "[frontend web]\nlisten = 127.0.0.1:8443\nbackend = app\n"
+	    "tls_cert = a.pem\ntls_key = a.key\n";
+	static const char tail[] =
+	    "[backend app]\nserver = a1 127.0.0.1:8000\n";
+	char text[512];
+	struct config *cfg, *again;
+
+	/* tls_client_ca alone: required. */
+	snprintf(text, sizeof(text), "%stls_client_ca = ca.pem\n%s", head,
+	    tail);
+	cfg = load_ok(text);
+	ck_assert_str_eq(cfg->frontends[0].tls_client_ca, "ca.pem");
+	ck_assert_int_eq(cfg->frontends[0].tls_client_ca_line, 6);
+	ck_assert_int_eq(cfg->frontends[0].tls_verify, TLS_VERIFY_REQUIRED);
+	again = reload_dump(cfg);
+	ck_assert_str_eq(again->frontends[0].tls_client_ca, "ca.pem");
+	ck_assert_int_eq(again->frontends[0].tls_verify, TLS_VERIFY_REQUIRED);
+	config_free(again);
+	config_free(cfg);
+	/* optional, and none, read back as written. */
+	for (int v = TLS_VERIFY_NONE; v <= TLS_VERIFY_OPTIONAL; v++) {
+		snprintf(text, sizeof(text), "%stls_verify = %s\n"
+		    "tls_client_ca = ca.pem\n%s", head,
+		    config_tls_verify_name(v), tail);
+		cfg = load_ok(text);
+		ck_assert_int_eq(cfg->frontends[0].tls_verify, v);
+		again = reload_dump(cfg);
+		ck_assert_int_eq(again->frontends[0].tls_verify, v);
+		config_free(again);
+		config_free(cfg);
+	}
+	/* Without one: no client certificates. */
+	snprintf(text, sizeof(text), "%s%s", head, tail);
+	cfg = load_ok(text);
+	ck_assert_ptr_null(cfg->frontends[0].tls_client_ca);
+	ck_assert_int_eq(cfg->frontends[0].tls_verify, TLS_VERIFY_NONE);
+	config_free(cfg);
+	snprintf(text, sizeof(text), "%stls_verify = optional\n%s", head,
+	    tail);
+	EXPECT_ERRORS(text, "t.ini:6: [frontend web] tls_verify = optional "
+	    "needs tls_client_ca");
+	snprintf(text, sizeof(text), "%stls_verify = sometimes\n"
+	    "tls_client_ca = ca.pem\n%s", head, tail);
+	EXPECT_ERRORS(text, "t.ini:6: [frontend web] tls_verify: bad value "
+	    "'sometimes' (expected none | optional | required)");
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8443\n"
+	    "backend = app\ntls_client_ca = ca.pem\n"
+	    "[backend app]\nserver = a1 127.0.0.1:8000\n",
+	    "t.ini:4: [frontend web] tls_client_ca needs tls_cert and tls_key");
+}
+END_TEST
+
+START_TEST(test_server_tls)
+{
+	struct config *cfg = load_ok(
+	    "[frontend web]\nlisten = 127.0.0.1:8080\nbackend = app\n"
+	    "[backend app]\n"
+	    "server = a1 127.0.0.1:8443 tls\n"
+	    "server = a2 127.0.0.1:8444 tls verify=/etc/ca.pem sni=b.example\n"
+	    "server = a3 127.0.0.1:8445 tls verify=none weight=2\n"
+	    "server = a4 127.0.0.1:8000\n"), *again;
+	const struct server_conf *sv;
+
+	for (int round = 0; round < 2; round++) {
+		sv = cfg->backends[0].servers;
+		ck_assert_int_eq(sv[0].tls, 1);
+		ck_assert_ptr_null(sv[0].tls_verify);
+		ck_assert_int_eq(sv[0].tls_noverify, 0);
+		ck_assert_ptr_null(sv[0].tls_sni);
+		ck_assert_str_eq(sv[1].tls_verify, "/etc/ca.pem");
+		ck_assert_str_eq(sv[1].tls_sni, "b.example");
+		ck_assert_int_eq(sv[2].tls_noverify, 1);
+		ck_assert_ptr_null(sv[2].tls_verify);
+		ck_assert_uint_eq(sv[2].weight, 2);
+		ck_assert_int_eq(sv[3].tls, 0);
+		/* The -T dump reads back the same. */
+		again = reload_dump(cfg);
+		config_free(cfg);
+		cfg = again;
+	}
+	config_free(cfg);
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8080\n"
+	    "backend = app\n[backend app]\n"
+	    "server = a1 127.0.0.1:8443 sni=x.example\n",
+	    "t.ini:5: [backend app] server: verify= and sni= need the tls "
+	    "option");
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8080\n"
+	    "backend = app\n[backend app]\n"
+	    "server = a1 127.0.0.1:8443 tls sni=bad/name\n",
+	    "t.ini:5: [backend app] server: bad sni 'bad/name'");
+	EXPECT_ERRORS("[frontend web]\nlisten = 127.0.0.1:8080\n"
+	    "backend = app\n[backend app]\n"
+	    "server = a1 127.0.0.1:8443 tls verify=\n",
+	    "t.ini:5: [backend app] server: unknown option 'verify='");
 }
 END_TEST
 
@@ -1174,6 +1292,8 @@ config_suite(void)
 	tcase_add_test(tc, test_indented_and_comments);
 	tcase_add_test(tc, test_crlf);
 	tcase_add_test(tc, test_tls_pairs);
+	tcase_add_test(tc, test_tls_client_ca);
+	tcase_add_test(tc, test_server_tls);
 	tcase_add_test(tc, test_longest_line);
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_errlist_appends);
