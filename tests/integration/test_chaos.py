@@ -716,7 +716,12 @@ class Chaos(threading.Thread):
             return
         pid, label = v
         self.tracker.note(pid)
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # a draining one that just finished
+            self.log('kill: %s had exited already' % label)
+            self.counts['skipped'] += 1
+            return
         self.log('SIGKILL %s' % label)
         self.counts['worker_kill'] += 1
         self.wait_gone(pid, 'SIGKILLed worker %d to go' % pid)
