@@ -155,8 +155,11 @@ def limit_hit_by_the_workers_only():
         resource.prlimit(w, resource.RLIMIT_NOFILE, (LIMIT, old[1]))
     held = H.open_many(pa, HELD)
     try:
+        # Full, or so nearly full that a message of the master's came
+        # without its descriptors and they said bye (checked below).
         H.poll_until(lambda: sum(H.fd_count(w) for w in workers) >=
-                     2 * LIMIT - 40, 10, 'the workers to fill up')
+                     2 * LIMIT - 40 or 'without its descriptors' in
+                     '\n'.join(log_lines(b)), 10, 'the workers to fill up')
         saturated(b, 'workers at their limit')
     finally:
         for s in held:
