@@ -44,7 +44,7 @@ CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu',
                 '--remote-debugging-port=0', '--window-size=1400,1000']
 TOKEN = 'dash-s3cret'
 
-h = H.Harness('test_dashboard', file_timeout=150)
+h = H.Harness('test_dashboard', file_timeout=300)
 
 
 class CdpError(Exception):
@@ -142,7 +142,7 @@ class WebSocket:
 class Browser:
     """Headless chromium in its own process group, one page attached."""
 
-    def __init__(self, workdir, timeout=60.0):
+    def __init__(self, workdir, timeout=100.0):
         self.dir = os.path.abspath(os.path.join(workdir, 'chromium'))
         os.makedirs(self.dir, exist_ok=True)
         self.events = []
@@ -486,7 +486,7 @@ def with_browser(fn):
 
 # ------------------------------------------------------------------- cases
 
-@h.case(timeout=60)
+@h.case(timeout=120)
 def dashboard_shows_live_data():
     b = start_proxy(workers=3)
     traffic(b.web_port, 24)
