@@ -7,7 +7,7 @@
 set -eu
 
 pkgs="build-essential autoconf automake pkg-config libevent-dev libssl-dev
-libinih-dev libsystemd-dev libjansson-dev libc-ares-dev check python3 python3-prometheus-client python3-dnslib chromium fonts-dejavu-core
+libinih-dev libsystemd-dev libjansson-dev libc-ares-dev liburing-dev check python3 python3-prometheus-client python3-dnslib chromium fonts-dejavu-core
 redis-server curl procps man-db groff-base clang libclang-rt-14-dev
 openssl systemd"
 

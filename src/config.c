@@ -362,6 +362,7 @@ config_run(struct parse *p)
 	p->cfg->log_format = LOG_FORMAT_TEXT;
 	p->cfg->splice = 1;
 	p->cfg->handover = 1;
+	p->cfg->io_uring = IO_URING_AUTO;
 	p->cfg->resolve_interval_ms = 30 * 1000;
 	rc = ini_parse_stream(config_reader, p, config_handler, p);
 	/* rc > 0 (a syntax error) was reported by config_reader already. */

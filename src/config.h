@@ -28,6 +28,12 @@ enum dispatch_mode {
 	DISPATCH_LEASTCONN,
 };
 
+enum io_uring_mode {
+	IO_URING_OFF,
+	IO_URING_ON,	/* required: no start without it */
+	IO_URING_AUTO,	/* when the kernel has it */
+};
+
 enum proxy_proto {
 	PROXY_OFF,
 	PROXY_V1,
@@ -211,6 +217,8 @@ struct config {
 	char			*pidfile;
 	int			 splice;	/* splice() for bulk data */
 	int			 handover;	/* reload moves live sessions */
+	int			 io_uring;	/* IO_URING_*: the master's accepts
+						   and closes (at start only) */
 	unsigned		 resolve_interval_ms;	/* DNS: at most */
 	char			*resolvers;	/* "IP:PORT,..." or NULL */
 
@@ -275,6 +283,7 @@ size_t		 config_utf8_len(const char *s, size_t n);
 /* The proxy.ini word for a value of these enums. */
 const char	*config_balance_name(int balance);
 const char	*config_dispatch_name(int dispatch);
+const char	*config_io_uring_name(int mode);
 const char	*config_proxy_name(int proxy);
 const char	*config_check_name(int check);
 const char	*config_tls_verify_name(int verify);

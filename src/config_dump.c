@@ -193,6 +193,7 @@ ini_global(FILE *fp, const struct config *cfg)
 	ini_string(fp, "pidfile", cfg->pidfile);
 	fprintf(fp, "splice = %s\n", onoff(cfg->splice));
 	fprintf(fp, "handover = %s\n", onoff(cfg->handover));
+	fprintf(fp, "io_uring = %s\n", config_io_uring_name(cfg->io_uring));
 	fprintf(fp, "resolve_interval = %s\n", dur(cfg->resolve_interval_ms,
 	    d));
 	ini_string(fp, "resolvers", cfg->resolvers);

@@ -20,6 +20,7 @@ static const char *const send_proxy_words[] = { "off", "v1", "v2", NULL };
 static const char *const onoff_words[] = { "off", "on", NULL };
 static const char *const check_words[] = { "off", "tcp", NULL };
 static const char *const log_format_words[] = { "text", "json", NULL };
+static const char *const io_uring_words[] = { "off", "on", "auto", NULL };
 
 long
 config_nofile(const struct config *cfg)
@@ -35,6 +36,12 @@ const char *
 config_balance_name(int balance)
 {
 	return balance_words[balance];
+}
+
+const char *
+config_io_uring_name(int mode)
+{
+	return io_uring_words[mode];
 }
 
 const char *
@@ -206,6 +213,12 @@ g_splice(struct parse *p, const char *k, const char *v)
 	return set_word(p, k, v, onoff_words, &p->cfg->splice);
 }
 
+static int
+g_io_uring(struct parse *p, const char *k, const char *v)
+{
+	return set_word(p, k, v, io_uring_words, &p->cfg->io_uring);
+}
+
 static const struct key_def global_keys[] = {
 	{ "workers", g_workers, 0 },
 	{ "dispatch", g_dispatch, 0 },
@@ -218,6 +231,7 @@ static const struct key_def global_keys[] = {
 	{ "pidfile", g_pidfile, 0 },
 	{ "splice", g_splice, 0 },
 	{ "handover", g_handover, 0 },
+	{ "io_uring", g_io_uring, 0 },
 	{ "resolve_interval", cfg_g_resolve_interval, 0 },
 	{ "resolvers", cfg_g_resolvers, 0 },
 	{ NULL, NULL, 0 }

@@ -66,7 +66,10 @@ dmove_free(struct dmove *mv)
 void
 dsock_close(struct dispatch *d, struct dsock *s)
 {
-	close(s->fd);
+	if (d != NULL && d->close_fn != NULL)
+		d->close_fn(d->close_arg, s->fd);
+	else
+		close(s->fd);
 	if (s->mv == NULL)
 		return;
 	dmove_free(s->mv);

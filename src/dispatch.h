@@ -79,6 +79,9 @@ struct dtarget {
 /* Connections open in workers for a frontend (the owner knows reports). */
 typedef uint64_t (*dispatch_open_fn)(void *arg, uint32_t frontend);
 
+/* Close fd, the room's copy of a socket (batched by the owner, say). */
+typedef void (*dispatch_close_fn)(void *arg, int fd);
+
 /* Per frontend of the current configuration, counted by the master. */
 struct dcounts {
 	uint64_t	*accepted;	/* every socket accepted */
@@ -100,6 +103,9 @@ struct dispatch {
 	uint64_t		 moving;	/* sessions queued here (dmove) */
 	dispatch_open_fn	 open_fn;
 	void			*open_arg;
+	dispatch_close_fn	 close_fn;	/* the master's copies; NULL:
+						   close() */
+	void			*close_arg;
 };
 
 #define DISPATCH_PENDING_MAX	256	/* pend: stop accepting beyond */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "master_priv.h"
 #include "net.h"
+#include "uring.h"
 
 #define RETRY_MS	10	/* a full channel: try again this soon */
 #define HOLD_TICK_MS	20	/* held sockets are looked at this often */
@@ -68,6 +69,38 @@ handoff_init(struct master *m)
 {
 	m->hold_ev = evtimer_new(m->base, handoff_hold_cb, m);
 	return m->hold_ev == NULL ? -1 : 0;
+}
+
+static void
+handoff_close(void *arg, int fd)
+{
+	uring_close(arg, fd);
+}
+
+int
+handoff_ring(struct master *m)
+{
+	char why[160];
+
+	if (m->cfg->io_uring == IO_URING_OFF) {
+		log_info("accepting with epoll (io_uring = off)");
+		return 0;
+	}
+	if ((m->ring = uring_new(m->base, why, sizeof(why))) == NULL) {
+		if (m->cfg->io_uring == IO_URING_ON) {
+			log_error("%s: io_uring = on, but io_uring cannot be "
+			    "used: %s", m->cfg->path, why);
+			return -1;
+		}
+		log_notice("accepting with epoll: io_uring cannot be used "
+		    "(%s)", why);
+		return 0;
+	}
+	m->d.close_fn = handoff_close;
+	m->d.close_arg = m->ring;
+	log_info("accepting with io_uring (accepts and closes in "
+	    "batches)");
+	return 0;
 }
 
 void

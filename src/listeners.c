@@ -15,6 +15,7 @@
 #include "config.h"
 #include "listeners.h"
 #include "log.h"
+#include "uring.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up of one listener */
 #define LISTEN_BACKLOG	4096
@@ -45,6 +46,44 @@ lset_paused_ms(const struct lset *s)
 	    0);
 }
 
+/*
+ * One accepted socket (sa: its peer, or NULL when the worker must ask).
+ * Returns -1 when accepting should stop for now.
+ */
+static int
+lset_take(struct listener *l, int cfd, const struct sockaddr *sa)
+{
+	struct lset *s = l->set;
+
+	if (s->accept(s->arg, l->frontend, cfd, sa) == -1)
+		return -1;
+	/*
+	 * Descriptors are handed out lowest first, so every one below cfd
+	 * is open: stop before the reserve is touched, until the workers'
+	 * acknowledgements give some back.
+	 */
+	if (cfd >= s->fd_high) {
+		lset_pause(s, 0);
+		if (!s->budget)
+			log_notice("accepting paused: the open file limit is "
+			    "near");
+		s->budget = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* An accept error (EMFILE and friends): back off instead of spinning. */
+static void
+lset_error(struct listener *l, int err)
+{
+	struct lset *s = l->set;
+
+	log_warnx("accept on %s: %s", l->text, strerror(err));
+	lset_pause(s, BACKOFF_MS);
+	s->backoff = 1;
+}
+
 static void
 lset_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -61,32 +100,51 @@ lset_accept_cb(evutil_socket_t fd, short what, void *arg)
 		if (cfd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			/* EMFILE and friends: back off instead of spinning */
-			log_warn("accept on %s", l->text);
-			lset_pause(s, BACKOFF_MS);
-			s->backoff = 1;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				lset_error(l, errno);
 			break;
 		}
-		if (s->accept(s->arg, l->frontend, cfd,
-		    (struct sockaddr *)&ss) == -1)
+		if (lset_take(l, cfd, (struct sockaddr *)&ss) == -1)
 			break;
-		/*
-		 * Descriptors are handed out lowest first, so every one below
-		 * cfd is open: stop before the reserve is touched, until the
-		 * workers' acknowledgements give some back.
-		 */
-		if (cfd >= s->fd_high) {
-			lset_pause(s, 0);
-			if (!s->budget)
-				log_notice("accepting paused: the open file "
-				    "limit is near");
-			s->budget = 1;
-			break;
-		}
 	}
 	s->flush(s->arg);
+}
+
+/* The ring accepted cfd on l (the round's end flushes), or failed. */
+static void
+lset_ring_cb(void *arg, int cfd, const struct sockaddr *sa, int err)
+{
+	struct listener *l = arg;
+
+	if (cfd == -1)
+		lset_error(l, err);
+	else
+		(void)lset_take(l, cfd, sa);
+}
+
+static void
+lset_round_cb(void *arg)
+{
+	struct lset *s = arg;
+
+	s->flush(s->arg);
+}
+
+static int
+listener_arm(struct listener *l)
+{
+	if (l->set->ring != NULL)
+		return uring_listen(l->set->ring, l->fd, lset_ring_cb, l, 1);
+	return event_add(l->ev, NULL);
+}
+
+static void
+listener_disarm(struct listener *l)
+{
+	if (l->set->ring != NULL)
+		uring_unlisten(l->set->ring, l->fd, 0);
+	else
+		event_del(l->ev);
 }
 
 /* Is the descriptor table below the reserve again? */
@@ -132,7 +190,7 @@ lset_pause(struct lset *s, unsigned ms)
 
 	if (!s->paused) {
 		for (size_t i = 0; i < s->n; i++)
-			event_del(s->v[i]->ev);
+			listener_disarm(s->v[i]);
 		s->paused = 1;
 		s->pauses++;
 		s->pause_since_ms = lset_now_ms();
@@ -158,7 +216,7 @@ lset_resume(struct lset *s)
 		log_info("accepting again");
 	}
 	for (size_t i = 0; i < s->n; i++)
-		if (event_add(s->v[i]->ev, NULL) == -1)
+		if (listener_arm(s->v[i]) == -1)
 			log_warn("listener %s", s->v[i]->text);
 	s->paused = 0;
 	s->pause_ms += lset_now_ms() - s->pause_since_ms;
@@ -169,8 +227,11 @@ listener_free(struct listener *l)
 {
 	if (l->ev != NULL)
 		event_free(l->ev);
-	if (l->fd != -1 && l->from == NULL)
+	if (l->fd != -1 && l->from == NULL) {
+		if (l->set->ring != NULL)	/* its late sockets: closed */
+			uring_unlisten(l->set->ring, l->fd, 1);
 		close(l->fd);
+	}
 	free(l);
 }
 
@@ -179,6 +240,8 @@ lset_free(struct lset *s)
 {
 	if (s == NULL)
 		return;
+	if (s->ring != NULL && s->live)
+		uring_on_round(s->ring, NULL, NULL);
 	for (size_t i = 0; i < s->n; i++)
 		listener_free(s->v[i]);
 	free(s->v);
@@ -262,8 +325,8 @@ lset_inherit(struct event_base *base, const int *fds, size_t n)
 
 struct lset *
 lset_prepare(const struct lset *cur, const struct config *cfg,
-    struct event_base *base, lset_accept_fn accept, lset_flush_fn flush,
-    void *arg)
+    struct event_base *base, struct uring *ring, lset_accept_fn accept,
+    lset_flush_fn flush, void *arg)
 {
 	struct lset *next;
 	size_t n = 0;
@@ -273,6 +336,7 @@ lset_prepare(const struct lset *cur, const struct config *cfg,
 		return NULL;
 	}
 	next->base = base;
+	next->ring = ring;
 	next->fd_high = lset_fd_high();
 	next->accept = accept;
 	next->flush = flush;
@@ -295,6 +359,15 @@ lset_prepare(const struct lset *cur, const struct config *cfg,
 			next->v[next->n++] = l;
 		}
 	}
+	/*
+	 * The ring's accepts already armed take descriptors before the
+	 * master sees them: the reserve makes room for them.
+	 */
+	if (ring != NULL) {
+		int armed = (int)next->n * URING_ACCEPTS;
+		next->fd_high = next->fd_high - armed > next->fd_high / 2 ?
+		    next->fd_high - armed : next->fd_high / 2;
+	}
 	return next;
 fail:
 	lset_free(next);
@@ -311,6 +384,18 @@ lset_commit(struct lset *next, struct lset *cur)
 	next->pauses = cur != NULL ? cur->pauses : 0;
 	next->pause_since_ms = cur != NULL ? cur->pause_since_ms : 0;
 	next->pause_ms = cur != NULL ? cur->pause_ms : 0;
+	/* The ring gives what it accepts on a kept socket to next now. */
+	for (size_t i = 0; next->ring != NULL && i < next->n; i++)
+		if (next->v[i]->from != NULL &&
+		    uring_listen(next->ring, next->v[i]->fd, lset_ring_cb,
+		    next->v[i], 0) == -1)
+			log_warn("listener %s", next->v[i]->text);
+	if (next->ring != NULL) {
+		uring_on_round(next->ring, lset_round_cb, next);
+		next->live = 1;
+		if (cur != NULL)
+			cur->live = 0;
+	}
 	/* What cur has and next does not take over closes now. */
 	for (size_t i = 0; cur != NULL && i < cur->n; i++) {
 		struct listener *l = cur->v[i];
@@ -329,7 +414,7 @@ lset_commit(struct lset *next, struct lset *cur)
 			log_info("frontend %s listening on %s", l->name,
 			    l->text);
 		l->from = NULL;		/* owned here from now on */
-		if (!next->paused && event_add(l->ev, NULL) == -1) {
+		if (!next->paused && listener_arm(l) == -1) {
 			log_warn("listener %s", l->text);
 			rc = -1;
 		}

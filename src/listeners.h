@@ -11,9 +11,11 @@
 struct config;
 struct event;
 struct event_base;
+struct uring;
 
 /*
- * One accepted socket of frontend fe: the callee owns fd from here.
+ * One accepted socket of frontend fe, and its peer: the callee owns fd
+ * from here.
  * Returns 0, or -1 to stop accepting until lset_resume().
  */
 typedef int	(*lset_accept_fn)(void *arg, size_t fe, int fd,
@@ -35,6 +37,8 @@ struct listener {
 /* Every listener of one configuration. */
 struct lset {
 	struct event_base	*base;
+	struct uring		*ring;		/* accept on it; NULL: epoll */
+	int			 live;		/* the ring's rounds flush it */
 	struct listener		**v;
 	size_t			 n;
 	int			 paused;
@@ -54,12 +58,13 @@ struct lset {
  * Prepare the listeners of cfg: an address that cur (the
  * running set, may be NULL) already listens on is taken over at commit
  * (its socket never closes), the others are bound now. Nothing in cur
- * changes. Returns the new set, or NULL after logging which address
- * failed.
+ * changes. The set accepts on ring (multishot accepts, see uring.h) or,
+ * when ring is NULL, through libevent on base. Returns the new set, or
+ * NULL after logging which address failed.
  */
 struct lset	*lset_prepare(const struct lset *cur, const struct config *cfg,
-		    struct event_base *base, lset_accept_fn accept,
-		    lset_flush_fn flush, void *arg);
+		    struct event_base *base, struct uring *ring,
+		    lset_accept_fn accept, lset_flush_fn flush, void *arg);
 /*
  * A running set made of listening sockets inherited across exec (binary
  * upgrade), for lset_prepare() to take over by address; it owns fds.

@@ -25,6 +25,7 @@
 #include "pidfile.h"
 #include "upgrade.h"
 #include "tls.h"
+#include "uring.h"
 
 
 /* Generations */
@@ -208,6 +209,8 @@ master_free(struct master *m)
 	wtable_free(m);
 	orphans_free(m);
 	dispatch_free(&m->d);
+	uring_free(m->ring);	/* after every queue that closes through it */
+	m->ring = NULL;
 	for (size_t i = 0; i < sizeof(m->sigs) / sizeof(*m->sigs); i++)
 		if (m->sigs[i] != NULL)
 			event_free(m->sigs[i]);
@@ -315,8 +318,10 @@ master_start(struct master *m)
 	if (tls_load(m->cfg) == -1)
 		return -1;
 	/* After an upgrade, the old image's sockets are taken over. */
-	if ((ls = lset_prepare(m->inherited, m->cfg, m->base, handoff_accept,
-	    handoff_flush, m)) == NULL)
+	if (handoff_ring(m) == -1)
+		return -1;
+	if ((ls = lset_prepare(m->inherited, m->cfg, m->base, m->ring,
+	    handoff_accept, handoff_flush, m)) == NULL)
 		return -1;
 	m->ls = ls;
 	if (lset_commit(ls, m->inherited) == -1)

@@ -130,6 +130,8 @@ struct master {
 	struct config		*cfg;		/* gen->cfg */
 	struct generation	*gen;		/* the current one */
 	struct lset		*ls;		/* NULL once stopping */
+	struct uring		*ring;		/* accepts and closes; NULL:
+						   epoll and close() */
 	struct dispatch		 d;
 	struct event		*hold_ev;
 	struct wproc		**workers;	/* every generation's */
@@ -186,6 +188,12 @@ int	handoff_accept(void *m, size_t fe, int fd, const struct sockaddr *sa);
 void	handoff_flush(void *m);
 /* Start the hold timer's event; -1 when out of memory. */
 int	handoff_init(struct master *m);
+/*
+ * Set up the master's ring as io_uring = says (auto: when the kernel
+ * allows, else epoll), and log which path accepts; -1 when it is
+ * required and cannot be had.
+ */
+int	handoff_ring(struct master *m);
 /*
  * Raise the descriptor limit for the configuration, say if it falls
  * short, and size how many connections a worker may be given.

@@ -114,6 +114,7 @@ master_stats_view(void *arg, struct stats_view *v)
 	v->accept_paused = m->ls != NULL && m->ls->paused;
 	v->accept_paused_s = (double)lset_paused_ms(m->ls) / 1000;
 	v->accept_pauses = m->ls != NULL ? m->ls->pauses : 0;
+	v->accept_with = m->ring != NULL ? "io_uring" : "epoll";
 	v->cfg = m->cfg;
 	v->nworkers = n;
 	for (size_t i = 0; i < m->cfg->nservers; i++)

@@ -129,9 +129,12 @@ reload_prepare(struct master *m, struct reload *r)
 		return -1;
 	if (tls_load(r->cfg) == -1)
 		return -1;
-	if ((r->ls = lset_prepare(m->ls, r->cfg, m->base, handoff_accept,
-	    handoff_flush, m)) == NULL)
+	if ((r->ls = lset_prepare(m->ls, r->cfg, m->base, m->ring,
+	    handoff_accept, handoff_flush, m)) == NULL)
 		return -1;
+	if (r->cfg->io_uring != old->io_uring)
+		log_notice("io_uring = %s: takes effect at the next start or "
+		    "binary upgrade", config_io_uring_name(r->cfg->io_uring));
 	if (r->cfg->has_stats && (!old->has_stats ||
 	    !addr_equal(&old->stats_addr, &r->cfg->stats_addr))) {
 		r->endpoint = endpoint_new(m->base, r->cfg, -1, master_stats_view,

@@ -471,7 +471,7 @@ stats_render_json(const struct stats_view *v, struct sbuf *b)
 	    "  \"generation\": %u, \"reloads\": %llu, "
 	    "\"reload_failures\": %llu, \"redispatched\": %llu,\n"
 	    "  \"accept_paused\": %s, \"accept_paused_s\": %.3f, "
-	    "\"accept_pauses\": %llu,\n"
+	    "\"accept_pauses\": %llu, \"accept_with\": \"%s\",\n"
 	    "  \"connections\": {\"active\": %llu, \"total\": %llu},\n",
 	    (int)v->pid, v->uptime_s, v->generation,
 	    (unsigned long long)v->reloads,
@@ -479,6 +479,7 @@ stats_render_json(const struct stats_view *v, struct sbuf *b)
 	    (unsigned long long)v->redispatched,
 	    v->accept_paused ? "true" : "false", v->accept_paused_s,
 	    (unsigned long long)v->accept_pauses,
+	    v->accept_with != NULL ? v->accept_with : "epoll",
 	    (unsigned long long)v->sum.all.active,
 	    (unsigned long long)v->sum.all.total);
 	json_workers(b, v);

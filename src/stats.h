@@ -199,6 +199,7 @@ struct stats_view {
 	int			 accept_paused;	/* now: new clients wait */
 	double			 accept_paused_s;	/* paused, in all */
 	uint64_t		 accept_pauses;
+	const char		*accept_with;	/* "io_uring" or "epoll" */
 	const struct config	*cfg;
 	struct stats_table	 sum;		/* live and exited workers */
 	struct stats_worker	*workers;

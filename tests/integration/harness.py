@@ -814,12 +814,16 @@ class Harness:
         return Backend(p, int(m.group(1)), name, mode)
 
     def start_baton(self, config_text, name='proxy.ini', env_extra=None,
-                    timeout=10.0, wait=True):
+                    timeout=10.0, wait=True, preexec_fn=None):
         """Write CONFIG_TEXT and run baton -c on it.
 
         With WAIT, returns once the master holds a listening socket on every
         `listen` port of the file and the configured number of workers runs.
+        PREEXEC_FN runs in the child before baton starts (a seccomp filter,
+        say). BATON_TEST_IO_URING in the environment sets io_uring = in
+        every file that does not (a run of the suite on the epoll path).
         """
+        config_text = with_io_uring(config_text)
         cfg = self.write_file(name, config_text)
         log_path = self.path(name + '.log')
         ports = [int(m) for m in re.findall(r'(?m)^\s*listen\s*=\s*\S*:(\d+)',
@@ -831,7 +835,7 @@ class Harness:
             env.update(env_extra)
         with open(log_path, 'ab') as log:
             p = self._spawn([BATON, '-c', cfg], stdout=log, stderr=log,
-                            env=env)
+                            env=env, preexec_fn=preexec_fn)
         b = Baton(self, p, cfg, log_path, ports, nworkers)
         self.batons.append(b)
         if wait:
@@ -909,6 +913,19 @@ class Harness:
 
 
 # ------------------------------------------------------------ config bits
+
+def with_io_uring(text):
+    """TEXT with `io_uring = $BATON_TEST_IO_URING` in [global], unless it
+    says already or the variable is unset."""
+    mode = os.environ.get('BATON_TEST_IO_URING')
+    if not mode or re.search(r'(?m)^\s*io_uring\s*=', text):
+        return text
+    if re.search(r'(?m)^\s*\[global\]', text):
+        return re.sub(r'(?m)^(\s*\[global\]\s*)$',
+                      lambda m: m.group(1) + '\nio_uring = ' + mode, text,
+                      count=1)
+    return '[global]\nio_uring = %s\n\n%s' % (mode, text)
+
 
 def config(frontend_port, servers, workers=2, drain='5s', idle='30s',
            connect_timeout='1s', retries=2, extra_global='',

@@ -183,7 +183,7 @@ DEFAULTS = {
     'global': ['workers = 2', 'dispatch = roundrobin',
                'drain_timeout = 5s', 'log_level = info', 'access_log = off',
                'log_format = text', 'splice = on', 'handover = on',
-               'resolve_interval = 30s'],
+               'io_uring = auto', 'resolve_interval = 30s'],
     'frontend web': ['listen = 127.0.0.1:18080', 'backend = app',
                      'timeout_idle = 2s', 'max_connections = 10000',
                      'accept_proxy = off', 'tls_passthrough = off'],

@@ -32,16 +32,7 @@ def start_limited(text):
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
-    spawn = h._spawn
-
-    def limited_spawn(argv, **kw):
-        return spawn(argv, preexec_fn=limit, **kw)
-
-    h._spawn = limited_spawn
-    try:
-        return h.start_baton(text)
-    finally:
-        h._spawn = spawn
+    return h.start_baton(text, preexec_fn=limit)
 
 
 def config_two(pa, pb, ps, be):

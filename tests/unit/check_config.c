@@ -787,6 +787,37 @@ START_TEST(test_err_bad_enum)
 }
 END_TEST
 
+START_TEST(test_io_uring_modes)
+{
+	static const char *const words[] = { "off", "on", "auto" };
+	static const int modes[] = { IO_URING_OFF, IO_URING_ON,
+	    IO_URING_AUTO };
+	static const char tail[] = "[frontend web]\nlisten = 127.0.0.1:8080\n"
+	    "backend = app\n[backend app]\nserver = a1 127.0.0.1:8000\n";
+	char text[512];
+	struct config *cfg;
+
+	cfg = load_ok(tail);
+	ck_assert_int_eq(cfg->io_uring, IO_URING_AUTO);	/* the default */
+	config_free(cfg);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), "[global]\nio_uring = %s\n%s",
+		    words[i], tail);
+		cfg = load_ok(text);
+		ck_assert_int_eq(cfg->io_uring, modes[i]);
+		ck_assert_str_eq(config_io_uring_name(cfg->io_uring),
+		    words[i]);
+		config_free(cfg);
+	}
+	EXPECT_ERRORS(
+	    "[global]\n"
+	    "io_uring = yes\n"
+	    "[frontend web]\nlisten = 127.0.0.1:8080\nbackend = app\n"
+	    "[backend app]\nserver = a1 127.0.0.1:8000\n",
+	    "t.ini:2: [global] io_uring: bad value 'yes'");
+}
+END_TEST
+
 START_TEST(test_err_bad_server)
 {
 	EXPECT_ERRORS(
@@ -1311,6 +1342,7 @@ config_suite(void)
 	tcase_add_test(tc, test_err_bad_duration);
 	tcase_add_test(tc, test_err_bad_number);
 	tcase_add_test(tc, test_err_bad_enum);
+	tcase_add_test(tc, test_io_uring_modes);
 	tcase_add_test(tc, test_err_bad_server);
 	tcase_add_test(tc, test_err_empty_value_and_user);
 	tcase_add_test(tc, test_err_missing_backend);

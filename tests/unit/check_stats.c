@@ -737,7 +737,7 @@ static const char *const top_keys[] = { "version", "pid", "uptime_s",
     "generation", "reloads", "reload_failures", "connections", "workers",
     "frontends", "backends", NULL };
 static const char *const top_extra[] = { "redispatched", "accept_paused",
-    "accept_paused_s", "accept_pauses", NULL };
+    "accept_paused_s", "accept_pauses", "accept_with", NULL };
 static const char *const worker_keys[] = { "id", "pid", "generation",
     "state", "active", "total", "bytes_in", "bytes_out", NULL };
 static const char *const worker_extra[] = { "version", "handover", NULL };
