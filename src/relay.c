@@ -440,12 +440,19 @@ relay_pump(struct relay *r, struct relay_half *h, struct relay_side *src,
 		}
 		/*
 		 * A short recv() drained the socket; the next byte re-arms.
-		 * Not so a short splice(), which may stop at the pipe's slots
-		 * with more queued: read on until EAGAIN then.
+		 * When the peer's FIN is in already, nothing can follow: that
+		 * is the end, without a recv() to hear it (a response and its
+		 * FIN usually come in one wake-up). Not so a short splice(),
+		 * which may stop at the pipe's slots with more queued: read on
+		 * until EAGAIN then.
 		 */
-		if (!h->splice && (size_t)n < RELAY_BUF_SIZE && !src->rdhup &&
-		    relay_ssl(r, src) == NULL)
-			src->readable = 0;
+		if (!h->splice && (size_t)n < RELAY_BUF_SIZE &&
+		    relay_ssl(r, src) == NULL) {
+			if (src->fin)
+				h->eof = 1;
+			if (src->fin || !src->rdhup)
+				src->readable = 0;
+		}
 		*count_in += (uint64_t)n;
 		r->moved = 1;
 	}
@@ -481,6 +488,8 @@ relay_mark(struct relay_side *sd, short what, int wshut)
 		sd->readable = 1;
 	if ((what & EV_CLOSED) || ((what & EV_READ) && wshut))
 		sd->rdhup = 1;
+	if (what & EV_CLOSED)
+		sd->fin = 1;
 	if (what & EV_WRITE)
 		sd->writable = 1;
 }

@@ -48,6 +48,8 @@ struct relay_side {
 	unsigned	readable:1;
 	unsigned	writable:1;
 	unsigned	rdhup:1;	/* peer shut down: read until EOF */
+	unsigned	fin:1;		/* EPOLLRDHUP itself: nothing follows
+					   what is queued now */
 };
 
 /* One direction, src -> dst. */

@@ -293,7 +293,7 @@ session_connect(struct session *s)
 		s->picked = 1;
 		s->r.server.fd = fd;
 		s->r.server.readable = s->r.server.writable = 0;
-		s->r.server.rdhup = 0;
+		s->r.server.rdhup = s->r.server.fin = 0;
 		event_assign(&s->r.server.ev, x->base, fd,
 		    EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
 		    session_server_cb, s);

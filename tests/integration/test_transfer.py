@@ -151,6 +151,25 @@ def download_after_client_half_close():
     check(digest == B.pattern_sha256(size), 'downloaded bytes differ')
 
 
+@h.case(timeout=30)
+def drip_after_client_half_close():
+    # Short reads after the client's EOF: the proxy has shut the server's
+    # write side, so the server's socket hangs up as soon as it is done;
+    # but until its FIN comes, a short read is not the end (the end of
+    # a direction is taken from a short read only once EPOLLRDHUP said so).
+    count = 20
+    port, _ = proxy_to(h.start_backend('drip', 20, count, name='drip'))
+    s = H.connect(port, timeout=10)
+    try:
+        s.sendall(b'request\n')
+        s.shutdown(socket.SHUT_WR)
+        total, _ = read_all(s, 20, count)
+    finally:
+        s.close()
+    check(total == count, 'got %d of %d bytes dripped after half-close'
+          % (total, count))
+
+
 @h.case(timeout=60)
 def echo_16mib_full_duplex():
     # Both directions at once: a relay that blocks one way while the other
