@@ -14,37 +14,7 @@
 #include "relay.h"
 #include "tls.h"
 
-#define POOL_MAX	64	/* free relay buffers a pool keeps */
 #define PUMP_ROUNDS	16	/* reads per direction per wake-up: fairness */
-#define PIPE_CHUNK	(256 * 1024)	/* bytes per splice(): a pipe's size */
-
-static struct rbuf *
-relay_buf_get(struct relay_pool *p)
-{
-	struct rbuf *b = p->free_bufs;
-
-	if (b != NULL) {
-		p->free_bufs = b->next;
-		p->nfree_bufs--;
-	} else if ((b = malloc(sizeof(*b))) == NULL) {
-		return NULL;
-	}
-	b->next = NULL;
-	b->off = b->len = 0;
-	return b;
-}
-
-static void
-relay_buf_put(struct relay_pool *p, struct rbuf *b)
-{
-	if (p->nfree_bufs >= POOL_MAX) {
-		free(b);
-		return;
-	}
-	b->next = p->free_bufs;
-	p->free_bufs = b;
-	p->nfree_bufs++;
-}
 
 /*
  * Keep what dst did not take in a pooled buffer, after what waits there
@@ -63,7 +33,7 @@ relay_keep(struct relay_pool *p, struct relay_half *h, const char *data,
 		errno = ENOBUFS;
 		return -1;
 	}
-	if (b == NULL && (b = h->buf = relay_buf_get(p)) == NULL)
+	if (b == NULL && (b = h->buf = rpool_buf_get(p)) == NULL)
 		return -1;
 	if (b->len + n > RELAY_BUF_SIZE) {
 		memmove(b->data, b->data + b->off, b->len - b->off);
@@ -73,82 +43,6 @@ relay_keep(struct relay_pool *p, struct relay_half *h, const char *data,
 	memcpy(b->data + b->len, data, n);
 	b->len += (unsigned)n;
 	return 0;
-}
-
-/* A pipe for splice(), from the pool; NULL when the pool is used up. */
-static struct rpipe *
-relay_pipe_get(struct relay_pool *pool)
-{
-	struct rpipe *p = pool->free_pipes;
-
-	if (p != NULL) {
-		pool->free_pipes = p->next;
-		return p;
-	}
-	if (pool->npipes >= pool->pipes_max || (p = malloc(sizeof(*p))) ==
-	    NULL)
-		return NULL;
-	if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) == -1) {
-		free(p);
-		return NULL;
-	}
-	/* Fewer, larger splices; the pages are only used while data flows. */
-	(void)fcntl(p->fd[0], F_SETPIPE_SZ, PIPE_CHUNK);
-	pool->npipes++;
-	return p;
-}
-
-/* A pipe that still holds bytes cannot be reused: close it. */
-static void
-relay_pipe_discard(struct relay_pool *pool, struct rpipe *p)
-{
-	close(p->fd[0]);
-	if (p->fd[1] != -1)
-		close(p->fd[1]);
-	free(p);
-	pool->npipes--;
-}
-
-/* Back to the pool; a read end that came alone (imported) is closed. */
-static void
-relay_pipe_put(struct relay_pool *pool, struct rpipe *p)
-{
-	if (p->fd[1] == -1) {
-		relay_pipe_discard(pool, p);
-		return;
-	}
-	p->next = pool->free_pipes;
-	pool->free_pipes = p;
-}
-
-int
-relay_pool_init(struct relay_pool *p, int splice, unsigned pipes_max)
-{
-	memset(p, 0, sizeof(*p));
-	p->splice = splice;
-	p->pipes_max = pipes_max;
-	if ((p->scratch = malloc(RELAY_BUF_SIZE)) == NULL)
-		return -1;
-	return 0;
-}
-
-void
-relay_pool_free(struct relay_pool *p)
-{
-	struct rbuf *b;
-	struct rpipe *pp;
-
-	while ((b = p->free_bufs) != NULL) {
-		p->free_bufs = b->next;
-		free(b);
-	}
-	p->nfree_bufs = 0;
-	while ((pp = p->free_pipes) != NULL) {
-		p->free_pipes = pp->next;
-		relay_pipe_discard(p, pp);
-	}
-	free(p->scratch);
-	p->scratch = NULL;
 }
 
 void
@@ -174,11 +68,11 @@ static void
 relay_half_free(struct relay_pool *pool, struct relay_half *h)
 {
 	if (h->buf != NULL)
-		relay_buf_put(pool, h->buf);
+		rpool_buf_put(pool, h->buf);
 	if (h->pipe != NULL && h->inpipe == 0)
-		relay_pipe_put(pool, h->pipe);
+		rpool_pipe_put(pool, h->pipe);
 	else if (h->pipe != NULL)
-		relay_pipe_discard(pool, h->pipe);
+		rpool_pipe_discard(pool, h->pipe);
 	h->buf = NULL;
 	h->pipe = NULL;
 }
@@ -264,7 +158,7 @@ relay_flush(struct relay *r, struct relay_half *h, struct relay_side *dst,
 			r->moved = 1;
 		if (b->off < b->len)
 			return 0;
-		relay_buf_put(r->pool, b);
+		rpool_buf_put(r->pool, b);
 		h->buf = NULL;
 	}
 	while (h->inpipe > 0) {
@@ -285,7 +179,7 @@ relay_flush(struct relay *r, struct relay_half *h, struct relay_side *dst,
 		r->moved = 1;
 	}
 	if (h->pipe != NULL) {
-		relay_pipe_put(r->pool, h->pipe); /* an idle relay holds none */
+		rpool_pipe_put(r->pool, h->pipe); /* an idle relay holds none */
 		h->pipe = NULL;
 	}
 	return 1;
@@ -301,10 +195,10 @@ relay_splice_in(struct relay *r, struct relay_half *h,
 {
 	ssize_t n;
 
-	if (h->pipe == NULL && (h->pipe = relay_pipe_get(r->pool)) == NULL)
+	if (h->pipe == NULL && (h->pipe = rpool_pipe_get(r->pool)) == NULL)
 		return -2;
 	do
-		n = splice(src->fd, NULL, h->pipe->fd[1], NULL, PIPE_CHUNK,
+		n = splice(src->fd, NULL, h->pipe->fd[1], NULL, RPOOL_PIPE_SIZE,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n == -1 && errno == EINTR);
 	if (n > 0)

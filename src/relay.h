@@ -8,33 +8,8 @@
 
 #include <event2/event_struct.h>
 
+#include "rpool.h"
 #include "tls.h"
-
-/* Relay buffers: taken from the pool while data waits, then back. */
-#define RELAY_BUF_SIZE	(16 * 1024)
-
-struct rbuf {
-	struct rbuf	*next;		/* in the free pool */
-	unsigned	 off, len;
-	char		 data[RELAY_BUF_SIZE];
-};
-
-/* A pipe for splice(), pooled like the buffers. */
-struct rpipe {
-	struct rpipe	*next;		/* in the free pool */
-	int		 fd[2];
-};
-
-/* What every relay of a process shares: one read at a time. */
-struct relay_pool {
-	struct rbuf	*free_bufs;
-	unsigned	 nfree_bufs;
-	struct rpipe	*free_pipes;
-	unsigned	 npipes;	/* created, in use or free */
-	unsigned	 pipes_max;	/* npipes at most */
-	char		*scratch;	/* RELAY_BUF_SIZE bytes */
-	int		 splice;	/* splice() for bulk data */
-};
 
 /*
  * One end of a relay. Its event is edge-triggered and registered once
@@ -81,12 +56,6 @@ struct relay {
 	int			 err;		/* errno behind the end */
 	unsigned		 moved:1;	/* bytes moved; owner clears */
 };
-
-/* Allocate the pool's scratch buffer; at most pipes_max pipes. Returns 0,
- * or -1 with errno. */
-int	relay_pool_init(struct relay_pool *p, int splice, unsigned pipes_max);
-/* Give the pooled buffers and pipes back to the system. */
-void	relay_pool_free(struct relay_pool *p);
 
 /* A relay for client socket fd, no server yet; it owns fd from now on. */
 void	relay_init(struct relay *r, struct relay_pool *pool, int fd);
