@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -484,15 +483,9 @@ relay_import_half(struct relay_pool *pool, struct relay_half *h,
 	h->splice = (flags & splice) != 0;
 	if (!(flags & pipe))
 		return 0;
-	if ((h->pipe = malloc(sizeof(*h->pipe))) == NULL) {
-		close(*fd);
+	if ((h->pipe = rpool_pipe_adopt(pool, *fd)) == NULL)
 		return -1;
-	}
-	h->pipe->next = NULL;
-	h->pipe->fd[0] = *fd;
-	h->pipe->fd[1] = -1;	/* the writer stayed behind */
 	h->inpipe = bytes;
-	pool->npipes++;
 	return 0;
 }
 

@@ -61,6 +61,23 @@ rpool_pipe_get(struct relay_pool *pool)
 	return p;
 }
 
+/* A read end that came from another process, its writer left there. */
+struct rpipe *
+rpool_pipe_adopt(struct relay_pool *pool, int fd)
+{
+	struct rpipe *p;
+
+	if ((p = malloc(sizeof(*p))) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	p->next = NULL;
+	p->fd[0] = fd;
+	p->fd[1] = -1;
+	pool->npipes++;
+	return p;
+}
+
 /* A pipe that still holds bytes cannot be reused: close it. */
 void
 rpool_pipe_discard(struct relay_pool *pool, struct rpipe *p)

@@ -41,6 +41,12 @@ struct rbuf	*rpool_buf_get(struct relay_pool *p);
 void		 rpool_buf_put(struct relay_pool *p, struct rbuf *b);
 /* A pipe for splice(), empty; NULL when the pool is used up (pipes_max). */
 struct rpipe	*rpool_pipe_get(struct relay_pool *p);
+/*
+ * A pipe for a read end that came from another process (its bytes still
+ * to be read); it counts against pipes_max. NULL, fd closed, when memory
+ * is short.
+ */
+struct rpipe	*rpool_pipe_adopt(struct relay_pool *p, int fd);
 /* Back to the pool; one that came as a read end alone is closed. */
 void		 rpool_pipe_put(struct relay_pool *p, struct rpipe *pp);
 /* Close a pipe that still holds bytes (it cannot be reused). */

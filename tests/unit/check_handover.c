@@ -193,6 +193,7 @@ START_TEST(test_relay_export_import)
 
 	ck_assert_int_eq(relay_import(&rb, &pb, got, n, ex.flags, ex.up_bytes,
 	    ex.down_bytes), 0);
+	ck_assert_uint_eq(pb.npipes, 2);	/* both imported read ends count */
 	ck_assert_int_eq(relay_run(&rb, &why), 0);
 	expect_bytes(server[0], "for the server", 14);
 	expect_bytes(client[0], "for the client", 14);
@@ -207,6 +208,7 @@ START_TEST(test_relay_export_import)
 	rb.server.readable = 1;
 	ck_assert_int_eq(relay_run(&rb, &why), 1);
 	relay_free(&rb);
+	ck_assert_uint_eq(pb.npipes, 1);	/* ours kept, theirs closed */
 	relay_pool_free(&pa);
 	relay_pool_free(&pb);
 	close(client[0]);
