@@ -245,6 +245,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 		if (pid[i] == 0) {
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
 			close(sv[0]);
 			close(lfd);
 			close(ep);
@@ -285,10 +287,21 @@ main(int argc, char **argv)
 
 			if (w > 0) {		/* acknowledgements */
 				uint64_t c;
-				while (recv(chan[w - 1], &c, sizeof(c),
-				    MSG_DONTWAIT) == (ssize_t)sizeof(c))
-					if (unacked_close(&un[w - 1], c) == -1)
+				ssize_t rc;
+				while ((rc = recv(chan[w - 1], &c, sizeof(c),
+				    MSG_DONTWAIT)) == (ssize_t)sizeof(c))
+					if (unacked_close(&un[w - 1], c) == -1) {
+						fprintf(stderr, "floor: child %u "
+						    "acknowledged more than it "
+						    "got\n", w);
 						goto out;
+					}
+				if (rc == 0 || (rc == -1 && errno != EAGAIN &&
+				    errno != EINTR)) {
+					fprintf(stderr, "floor: child %u gone\n",
+					    w);
+					goto out;
+				}
 				continue;
 			}
 			while (got < BATCH) {
@@ -314,8 +327,12 @@ main(int argc, char **argv)
 					for (int i = 0; i < share; i++)
 						close(fds[done + i]);
 				else if (unacked_push(&un[c], fds + done,
-				    share) == -1)
+				    share) == -1) {
+					fprintf(stderr, "floor: more than %d "
+					    "unacknowledged\n", (int)(sizeof(
+					    un[c].fd) / sizeof(int)));
 					goto out;
+				}
 				done += share;
 			}
 		}
